@@ -1,0 +1,45 @@
+# Embeddings, hands-on — the README's two commands, plus the benchmark.
+#   make lab    install if needed, then open JupyterLab on the first notebook
+#   make test   install if needed, then unit tests and every notebook under strict nbval
+#   make bench  wall time and peak memory of every notebook; encode throughput
+# The install step runs again only when a requirements file or pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.course-installed
+# Everything at run time is offline: models come from installed packages, data from the
+# mirror (COURSE_DATA_MIRROR) or the user's cache.
+RUNENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+NBVAL  := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
+
+.PHONY: install lab test unit notebooks bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(RUNENV) $(BIN)/python -m course_utils.models prepare
+	touch $(STAMP)
+
+lab: install
+	$(RUNENV) $(BIN)/jupyter lab notebooks/00_course_tour.ipynb
+
+test: install unit notebooks
+
+unit:
+	$(RUNENV) $(BIN)/python -m pytest tests -q
+
+notebooks:
+	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadfile -q notebooks
+
+bench: install
+	$(RUNENV) $(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf $(VENV)

