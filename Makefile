@@ -12,6 +12,12 @@ STAMP  := $(VENV)/.course-installed
 # Everything at run time is offline: models come from installed packages, data from the
 # mirror (COURSE_DATA_MIRROR) or the user's cache.
 RUNENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# `make lab ONLINE=1` lets the hub-only models download (see README).
+ifeq ($(ONLINE),1)
+LABENV := COURSE_ONLINE=1 TOKENIZERS_PARALLELISM=false
+else
+LABENV := $(RUNENV)
+endif
 NBVAL  := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
 
 .PHONY: install lab test unit notebooks bench clean
@@ -28,7 +34,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	touch $(STAMP)
 
 lab: install
-	$(RUNENV) $(BIN)/jupyter lab notebooks/00_course_tour.ipynb
+	$(LABENV) $(BIN)/jupyter lab notebooks/00_course_tour.ipynb
 
 test: install unit notebooks
 

@@ -3,7 +3,7 @@
 Introduced in ``00_course_tour``. A check never raises, whatever it is given: an unanswered
 exercise (``None`` or ``...``), a wrong type, a wrong shape or a wrong value each gets a sentence
 that says what is off and, where the exercise has one, a hint. It returns ``True`` or ``False``
-so that a solutions notebook can ``assert`` it.
+(a :class:`Verdict`) so that a solutions notebook can ``assert`` it.
 """
 from __future__ import annotations
 
@@ -100,8 +100,35 @@ def _compare(got: Any, expected: Any, rtol: float, atol: float) -> str | None:
     return None if got == expected else f"got {_describe(got)}, which is not the expected answer."
 
 
+class Verdict:
+    """The result of :func:`check`: true when the answer is right.
+
+    It has already printed its message, so a notebook shows nothing more for it when it is
+    the last line of a cell; ``assert check(...)`` works as with a bool.
+    """
+
+    __slots__ = ("passed", "message")
+
+    def __init__(self, passed: bool, message: str):
+        self.passed, self.message = passed, message
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __eq__(self, other: Any) -> bool:
+        return bool(self) == other if isinstance(other, (bool, Verdict)) else NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"Verdict(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:  # the message was printed already
+        return None
+
+
 def check(name: str, got: Any, expected: Any, *, hint: str | None = None,
-          rtol: float = 1e-3, atol: float = 1e-6) -> bool:
+          rtol: float = 1e-3, atol: float = 1e-6) -> Verdict:
     """Compare an exercise answer with the expected one and print a verdict.
 
     Parameters
@@ -114,18 +141,20 @@ def check(name: str, got: Any, expected: Any, *, hint: str | None = None,
 
     Returns
     -------
-    bool : True when the answer matches.
+    Verdict : true when the answer matches (usable as ``assert check(...)``).
     """
     label = name if isinstance(name, str) else repr(name)
     if got is None or got is Ellipsis:
-        print(f"{TODO} {label}: not answered yet — replace the None with your answer and run the cell again.")
-        return False
+        return _say(False, f"{TODO} {label}: not answered yet — replace the None with your answer and run the cell again.")
     try:
         why = _compare(got, expected, rtol, atol)
     except Exception as exc:  # a check must never crash the learner's notebook
         why = f"the answer could not be compared with the expected one ({type(exc).__name__})."
     if why is None:
-        print(f"{PASS} {label}: correct.")
-        return True
-    print(f"{FAIL} {label}: {why}" + (f" Hint: {hint}" if hint else ""))
-    return False
+        return _say(True, f"{PASS} {label}: correct.")
+    return _say(False, f"{FAIL} {label}: {why}" + (f" Hint: {hint}" if hint else ""))
+
+
+def _say(passed: bool, message: str) -> Verdict:
+    print(message)
+    return Verdict(passed, message)

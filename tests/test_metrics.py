@@ -1,0 +1,123 @@
+"""course_utils.metrics: hand-checked examples, edge cases, and agreement with trec_eval."""
+import math
+import random
+
+import numpy as np
+import pytest
+import pytrec_eval
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from course_utils import metrics as M
+
+RELEVANT = {42, 87, 153}
+RETRIEVED = [10, 42, 5, 87, 200, 153, 99, 300, 12, 50]
+
+
+def test_worked_example():
+    assert round(M.recall_at_k(RELEVANT, RETRIEVED, 5), 2) == 0.67
+    assert M.recall_at_k(RELEVANT, RETRIEVED, 10) == 1.0
+    assert M.reciprocal_rank(RELEVANT, RETRIEVED) == 0.5
+    assert M.precision_at_k(RELEVANT, RETRIEVED, 5) == 2 / 5
+    assert math.isclose(M.average_precision(RELEVANT, RETRIEVED), (1 / 2 + 2 / 4 + 3 / 6) / 3)
+
+
+def test_ndcg_by_hand():
+    gains = {"a": 3, "b": 2, "c": 1}
+    ranked = ["c", "x", "a"]
+    dcg = 1 / math.log2(2) + 3 / math.log2(4)
+    ideal = 3 / math.log2(2) + 2 / math.log2(3) + 1 / math.log2(4)
+    assert math.isclose(M.ndcg_at_k(gains, ranked, 3), dcg / ideal)
+    assert M.ndcg_at_k(gains, ["a", "b", "c"], 3) == 1.0
+
+
+def test_edge_cases():
+    assert M.recall_at_k(set(), RETRIEVED, 5) == 0.0          # no relevant documents
+    assert M.ndcg_at_k({"a": 0}, ["a"], 5) == 0.0              # only judged non-relevant
+    assert M.precision_at_k({1}, [1], 10) == 0.1               # K beyond the list: divide by K
+    assert M.recall_at_k({1, 2}, [1], 100) == 0.5
+    assert M.reciprocal_rank({1}, []) == 0.0
+
+
+def test_ties_broken_by_doc_id_descending():
+    assert M.rank_run({"a": 1.0, "b": 1.0, "c": 2.0}) == ["c", "b", "a"]
+
+
+def test_evaluate_missing_queries():
+    qrels = {"1": {"a": 1}, "2": {"b": 1}}
+    run = {"1": {"a": 1.0}}
+    assert M.evaluate(qrels, run, ["mrr"])["mrr"] == 1.0
+    assert M.evaluate(qrels, run, ["mrr"], missing="zero")["mrr"] == 0.5
+
+
+def _random_case(rng):
+    qrels, run = {}, {}
+    for q in range(rng.randint(1, 6)):
+        docs = [f"d{i}" for i in range(rng.randint(1, 40))]
+        qrels[f"q{q}"] = {d: rng.choice([0, 0, 1, 2, 3, 4, -1]) for d in rng.sample(docs, rng.randint(1, len(docs)))}
+        run[f"q{q}"] = {d: float(rng.choice([0.5, 1.0, rng.random(), -rng.random()]))
+                        for d in rng.sample(docs, rng.randint(1, len(docs)))}
+    if rng.random() < 0.3:  # a query judged only non-relevant
+        qrels["q_none"] = {"d0": 0}
+        run["q_none"] = {"d0": 1.0, "d1": 0.5}
+    return qrels, run
+
+
+PAIRS = [("ndcg_cut_10", "ndcg@10"), ("ndcg_cut_5", "ndcg@5"), ("recall_5", "recall@5"),
+         ("recall_100", "recall@100"), ("P_5", "precision@5"), ("P_10", "precision@10"),
+         ("recip_rank", "mrr"), ("map", "map")]
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_agrees_with_trec_eval(seed):
+    qrels, run = _random_case(random.Random(seed))
+    ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.5,10", "recall.5,100", "P.5,10", "recip_rank", "map"}).evaluate(run)
+    ours = M.evaluate(qrels, run, [o for _, o in PAIRS], per_query=True)
+    for q in ref:
+        for theirs, mine in PAIRS:
+            assert math.isclose(ref[q][theirs], ours["per_query"][mine][q], abs_tol=1e-9), (q, mine)
+    for _, mine in PAIRS:
+        assert math.isclose(ours[mine], np.mean([ours["per_query"][mine][q] for q in ref]), abs_tol=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 30), unique=True, max_size=30), st.sets(st.integers(0, 30), max_size=10),
+       st.integers(1, 40))
+def test_metric_ranges(ranked, relevant, k):
+    for value in (M.precision_at_k(relevant, ranked, k), M.recall_at_k(relevant, ranked, k),
+                  M.reciprocal_rank(relevant, ranked), M.average_precision(relevant, ranked),
+                  M.ndcg_at_k({d: 1 for d in relevant}, ranked, k)):
+        assert 0.0 <= value <= 1.0
+    if relevant and set(ranked[:k]) >= relevant:
+        assert M.recall_at_k(relevant, ranked, k) == 1.0
+
+
+@pytest.mark.parametrize("call, exc, words", [
+    (lambda: M.recall_at_k({1}, [1], 0), ValueError, "`k` must be >= 1"),
+    (lambda: M.recall_at_k({1}, [1], 2.5), TypeError, "`k` must be an integer"),
+    (lambda: M.recall_at_k({1}, "abc", 2), TypeError, "`retrieved`"),
+    (lambda: M.recall_at_k({1}, [1, 1], 2), ValueError, "more than once"),
+    (lambda: M.recall_at_k({"a": 1}, [1], 2), TypeError, "ndcg_at_k"),
+    (lambda: M.ndcg_at_k([1, 2], [1], 2), TypeError, "`gains`"),
+    (lambda: M.ndcg_at_k({"a": float("nan")}, ["a"], 2), ValueError, "finite"),
+    (lambda: M.evaluate({"1": {"a": 1}}, {"1": {"a": 1}}, "ndcg@10"), TypeError, "single string"),
+    (lambda: M.evaluate({"1": {"a": 1}}, {"1": {"a": 1}}, ["ndcg"]), ValueError, "cut-off"),
+    (lambda: M.evaluate({"1": {"a": 1}}, {"1": {"a": 1}}, ["mrr@10"]), ValueError, "no cut-off"),
+    (lambda: M.evaluate({"1": {"a": 1}}, {"1": {"a": 1}}, ["f1"]), ValueError, "unknown metric"),
+    (lambda: M.evaluate({"1": {"a": 1}}, {"2": {"a": 1}}, ["mrr"]), ValueError, "same ids"),
+    (lambda: M.evaluate({"1": {"a": 1}}, {"1": {"a": float("nan")}}, ["mrr"]), ValueError, "finite"),
+    (lambda: M.evaluate([], {}, ["mrr"]), TypeError, "`qrels`"),
+    (lambda: M.evaluate({"1": {"a": 1}}, {"1": {"a": 1}}, ["mrr"], missing="drop"), ValueError, "`missing`"),
+    (lambda: M.sts_correlation([1, 2, 3], [1, 2]), ValueError, "same length"),
+    (lambda: M.sts_correlation([1, 1, 1], [1, 2, 3]), ValueError, "not all equal"),
+])
+def test_bad_input(call, exc, words):
+    with pytest.raises(exc) as info:
+        call()
+    assert words in str(info.value)
+
+
+def test_sts_correlation_scale():
+    out = M.sts_correlation([0.1, 0.4, 0.35, 0.8], [0, 1, 2, 3])
+    assert math.isclose(out["spearman"], 80.0)
+    assert 0 < out["pearson"] <= 100
