@@ -22,6 +22,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,7 +267,7 @@ def _extract(spec: DatasetSpec, archive: Path, staged: Path) -> None:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 with src, open(dest, "wb") as out:
                     shutil.copyfileobj(src, out)
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:  # zlib.error: damage inside the gzip stream
         raise DatasetError(f"the downloaded archive of {spec.name!r} is damaged ({exc}); nothing was kept.") from None
     lacking = sorted(wanted - {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()})
     if lacking:
