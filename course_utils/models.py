@@ -333,7 +333,12 @@ def _load_sentence_transformer(path_or_id: str, spec: ModelSpec, local_only: boo
     kwargs: dict[str, Any] = {"device": "cpu", "local_files_only": local_only,
                               "trust_remote_code": spec.trust_remote_code}
     if spec.prompts:
-        kwargs["prompts"] = dict(spec.prompts)
+        prompts = dict(spec.prompts)
+        # SentenceTransformer.encode_document() uses a "document" prompt first (it always has one,
+        # empty unless given), so E5's "passage" prompt must be given under that name as well.
+        if "passage" in prompts:
+            prompts.setdefault("document", prompts["passage"])
+        kwargs["prompts"] = prompts
         kwargs["default_prompt_name"] = spec.default_prompt
     with _quiet_loading():
         return SentenceTransformer(str(path_or_id), **kwargs)
