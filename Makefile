@@ -11,10 +11,10 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.course-installed
 # Everything at run time is offline: models come from installed packages, data from the
 # mirror (COURSE_DATA_MIRROR) or the user's cache.
-RUNENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+RUNENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false OMP_WAIT_POLICY=passive
 # `make lab ONLINE=1` lets the hub-only models download (see README).
 ifeq ($(ONLINE),1)
-LABENV := COURSE_ONLINE=1 TOKENIZERS_PARALLELISM=false
+LABENV := COURSE_ONLINE=1 TOKENIZERS_PARALLELISM=false OMP_WAIT_POLICY=passive
 else
 LABENV := $(RUNENV)
 endif

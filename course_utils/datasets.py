@@ -137,6 +137,10 @@ _verified: dict[tuple[str, int, int], str] = {}
 
 def sha256_file(path: str | os.PathLike) -> str:
     """SHA-256 of a file, read in chunks."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`path` must be a file path (str or Path); got {type(path).__name__}.")
+    if not Path(path).is_file():
+        raise ValueError(f"`path` {path} is not a file.")
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(CHUNK), b""):
@@ -183,6 +187,8 @@ def fetch(name: str | DatasetSpec, *, progress: bool = True) -> Path:
     Looks in the mirror, then the cache, then downloads into the cache (see the module doc).
     """
     spec = _spec(name)
+    if not isinstance(progress, bool):
+        raise TypeError(f"`progress` must be True or False; got {type(progress).__name__}.")
     mirror = mirror_dir()
     if mirror is not None and _verify_folder(spec, mirror / spec.name, where="mirror"):
         return mirror / spec.name

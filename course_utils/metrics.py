@@ -103,6 +103,8 @@ def _gains(gains: Any, name: str = "gains") -> dict:
 def dcg_at_k(grades: Sequence[float], k: int) -> float:
     """Discounted cumulative gain of grades in ranked order: sum of g / log2(rank + 1)."""
     k = check_int(k, "k", minimum=1)
+    if isinstance(grades, (str, bytes)) or not hasattr(grades, "__iter__"):
+        raise TypeError(f"`grades` must be a list of relevance grades in ranked order; got {type(grades).__name__}.")
     g = as_float_array(list(grades), "grades", ndim=1, allow_empty=True)[:k]
     return float(np.sum(g / np.log2(np.arange(2, g.size + 2)))) if g.size else 0.0
 
@@ -122,7 +124,8 @@ def ndcg_at_k(gains, retrieved, k: int) -> float:
 def rank_run(scores: Mapping) -> list:
     """Doc ids of ``{doc_id: score}`` best first; ties broken by doc id, decreasing (trec_eval)."""
     if not isinstance(scores, Mapping):
-        raise TypeError(f"a run entry must be a dict {{doc_id: score}}; got {type(scores).__name__}.")
+        raise TypeError(f"`scores` (one query's entry of a run) must be a dict {{doc_id: score}}; "
+                        f"got {type(scores).__name__}.")
     for d, s in scores.items():
         if isinstance(s, bool) or not isinstance(s, (int, float, np.integer, np.floating)) or not math.isfinite(s):
             raise ValueError(f"the score of document {d!r} must be a finite number; got {s!r}.")
@@ -132,7 +135,7 @@ def rank_run(scores: Mapping) -> list:
 
 def _parse_metric(metric: Any) -> tuple[str, int | None]:
     if not isinstance(metric, str):
-        raise TypeError(f"each metric must be a string such as 'ndcg@10'; got {type(metric).__name__}.")
+        raise TypeError(f"each item of `metrics` must be a string such as 'ndcg@10'; got {type(metric).__name__}.")
     name, _, cut = metric.lower().partition("@")
     if name not in _MEASURES:
         raise ValueError(f"unknown metric {metric!r}; use one of ndcg@K, recall@K, precision@K, mrr, map.")
@@ -177,10 +180,16 @@ def evaluate(qrels: Mapping, run: Mapping, metrics: Sequence[str], *, per_query:
         raise TypeError(f"`run` must be a dict {{query_id: {{doc_id: score}}}}; got {type(run).__name__}.")
     if isinstance(metrics, str):
         raise TypeError(f"`metrics` must be a list of metric names; got a single string. Wrap it: [{metrics!r}].")
+    if not hasattr(metrics, "__iter__"):
+        raise TypeError(f"`metrics` must be a list of metric names such as ['ndcg@10', 'mrr']; got {type(metrics).__name__}.")
     parsed = [(m, *_parse_metric(m)) for m in metrics]
     if not parsed:
         raise ValueError("`metrics` is empty; ask for at least one, e.g. ['ndcg@10'].")
     missing = check_choice(missing, "missing", ("ignore", "zero"))
+    if not isinstance(per_query, bool):
+        raise TypeError(f"`per_query` must be True or False; got {type(per_query).__name__}.")
+    if isinstance(relevance_level, bool) or not isinstance(relevance_level, (int, float)) or not math.isfinite(relevance_level):
+        raise TypeError(f"`relevance_level` must be a finite number (the smallest relevant grade); got {relevance_level!r}.")
     if not qrels:
         raise ValueError("`qrels` is empty; there is nothing to evaluate against.")
     queries = sorted(set(qrels) & set(run), key=str) if missing == "ignore" else sorted(qrels, key=str)
