@@ -81,12 +81,12 @@ def similarity_report(a, b) -> dict[str, float]:
 
 def format_report(report: Mapping, digits: int = 3) -> str:
     """The numbers of :func:`similarity_report` as four aligned lines of text."""
+    d = check_int(digits, "digits", minimum=0)
     if not isinstance(report, Mapping):
         raise TypeError(f"`report` must be the dict returned by similarity_report(a, b); got {type(report).__name__}.")
     lacking = [k for k in REPORT_KEYS if k not in report]
     if lacking:
         raise ValueError(f"`report` lacks the key(s) {lacking}; pass the dict returned by similarity_report(a, b).")
-    d = check_int(digits, "digits", minimum=0)
     r = {k: _check_number(report[k], f"report[{k!r}]") for k in REPORT_KEYS}
     return "\n".join([
         f"|a| = {r['norm_a']:.{d}f}   |b| = {r['norm_b']:.{d}f}   angle = {r['angle_deg']:.1f} degrees",
