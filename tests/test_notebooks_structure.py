@@ -41,7 +41,7 @@ def test_no_stray_files():
 @pytest.mark.parametrize("path", ALL, ids=ids(ALL))
 def test_executed_in_order_without_errors(path):
     nb = load(path)
-    code = [c for c in nb["cells"] if c["cell_type"] == "code" and c["source"].strip()]
+    code = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
     counts = [c.get("execution_count") for c in code]
     assert counts == list(range(1, len(code) + 1)), "re-run the notebook top to bottom in a fresh kernel and save"
     errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]

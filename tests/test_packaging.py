@@ -33,6 +33,13 @@ def test_environment_yml_names_the_same_packages():
             conda |= names([dep])
     pip_names = names(pip)
     assert (conda - {"python", "pip"}) | pip_names == requirement_names()
+    # and with the same version specifiers, except torch (the CPU build is pinned for conda/Binder)
+    def specs(lines):
+        return {re.split(r"[<>=!~; \[]", s, maxsplit=1)[0].lower(): s.replace(" ", "")
+                for s in (line.split("#", 1)[0].strip() for line in lines) if s and not s.startswith("-")}
+    ours = specs((ROOT / "requirements.txt").read_text().splitlines())
+    theirs = specs(pip)
+    assert {k: v for k, v in theirs.items() if k != "torch"} == {k: v for k, v in ours.items() if k != "torch"}
 
 
 def test_postbuild_installs_the_no_deps_parts():
