@@ -42,7 +42,7 @@ unit:
 	$(RUNENV) $(BIN)/python -m pytest tests -q
 
 notebooks:
-	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -n 2 --dist loadfile -q notebooks
+	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q notebooks
 
 bench: install
 	$(RUNENV) $(BIN)/python scripts/bench.py
