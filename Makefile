@@ -18,6 +18,8 @@ LABENV := COURSE_ONLINE=1 TOKENIZERS_PARALLELISM=false OMP_WAIT_POLICY=passive
 else
 LABENV := $(RUNENV)
 endif
+# Jupyter refuses to run as root unless told (containers, some cloud machines).
+LABARGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL  := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
 
 .PHONY: install lab test unit notebooks bench clean
@@ -34,7 +36,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	touch $(STAMP)
 
 lab: install
-	$(LABENV) $(BIN)/jupyter lab notebooks/00_course_tour.ipynb
+	$(LABENV) $(BIN)/jupyter lab $(LABARGS) notebooks/00_course_tour.ipynb
 
 test: install unit notebooks
 
