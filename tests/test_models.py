@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import socket
 import sys
 import types
 import zipfile
@@ -32,34 +31,6 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 # ---- guards and isolation --------------------------------------------------------------------
-
-@pytest.fixture(scope="module", autouse=True)
-def _no_internet():
-    """Refuse (and remember) any connection that is not to this machine; fail the module if one was tried."""
-    attempts: list = []
-    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
-
-    def local(host) -> bool:
-        return host in ("127.0.0.1", "::1", "localhost", "", None)
-
-    def connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not local(address[0]):
-            attempts.append(address)
-            raise ConnectionRefusedError(f"tests must not use the network (tried {address})")
-        return real_connect(self, address)
-
-    def getaddrinfo(host, *args, **kwargs):
-        if not local(host.decode() if isinstance(host, bytes) else host):
-            attempts.append(host)
-            raise socket.gaierror(f"tests must not use the network (tried to resolve {host})")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", connect)
-        mp.setattr(socket, "getaddrinfo", getaddrinfo)
-        yield
-    assert not attempts, f"a test tried to reach the network: {attempts}"
-
 
 class FakeHFCache:
     """An empty Hugging Face cache in tmp; ``add(repo_id, folder)`` files a model in it like a download would."""
