@@ -83,6 +83,10 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("intfloat/e5-large-v2", "sentence-encoder", 1024, 512, "MIT",
               "E5 large v2; inputs carry 'query: ' or 'passage: '", hub_id="intfloat/e5-large-v2",
               prompts={"query": "query: ", "passage": "passage: "}, default_prompt="query"),
+    ModelSpec("intfloat/multilingual-e5-small", "sentence-encoder", 384, 512, "MIT",
+              "multilingual E5 small at full precision (the original of the packaged 4-bit build); "
+              "inputs carry 'query: ' or 'passage: ', or nothing", hub_id="intfloat/multilingual-e5-small",
+              prompts={"query": "query: ", "passage": "passage: "}, default_prompt="query"),
     ModelSpec("BAAI/bge-m3", "sentence-encoder", 1024, 8192, "MIT",
               "BGE-M3 (dense output here); multilingual, long inputs", hub_id="BAAI/bge-m3"),
     ModelSpec("nomic-ai/nomic-embed-text-v1.5", "sentence-encoder", 768, 8192, "Apache-2.0",

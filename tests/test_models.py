@@ -25,6 +25,7 @@ from course_utils import models as M
 from course_utils.models import ClipEncoder, ModelUnavailableError, PromptedEncoder
 
 HUB_ONLY = ["openai/clip-vit-base-patch32", "cross-encoder/ms-marco-MiniLM-L-6-v2", "intfloat/e5-large-v2",
+            "intfloat/multilingual-e5-small",
             "BAAI/bge-m3", "nomic-ai/nomic-embed-text-v1.5"]
 PACKAGED = ["all-MiniLM-L6-v2", "all-mpnet-base-v2", "multilingual-e5-small", "glove-6B-50d"]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -209,7 +210,7 @@ def test_registry_entries():
         assert spec.hub_id == name and spec.package is None
     assert M.get_spec("nomic-ai/nomic-embed-text-v1.5").trust_remote_code
     dims = {"openai/clip-vit-base-patch32": 512, "intfloat/e5-large-v2": 1024, "BAAI/bge-m3": 1024,
-            "nomic-ai/nomic-embed-text-v1.5": 768}
+            "nomic-ai/nomic-embed-text-v1.5": 768, "intfloat/multilingual-e5-small": 384}
     assert {n: M.REGISTRY[n].dim for n in dims} == dims
 
 
@@ -399,6 +400,14 @@ def test_e5_large_from_the_hf_cache(hf_cache, tiny):
     emb = model.encode(["a cat", "the dog", "dog"])
     assert emb.shape == (3, 32)
     assert_e5_prompts(model, "a cat")
+
+
+def test_full_precision_e5_small_from_the_hf_cache_runs_with_or_without_prefixes(hf_cache, tiny):
+    hf_cache.add("intfloat/multilingual-e5-small", tiny["sentence-encoder"])
+    model = M.load_model("intfloat/multilingual-e5-small")
+    assert_e5_prompts(model, "a cat")
+    # the hub model can also run with no prefix at all (the packaged 4-bit engine cannot)
+    assert not np.allclose(model.encode(["a cat"], prompt=""), model.encode(["a cat"]), atol=1e-4)
 
 
 def test_bge_m3_from_the_hf_cache(hf_cache, tiny):
