@@ -53,7 +53,10 @@ def sample_arguments(fn):
                  "run": {"q": {"d": 1.0}}, "metrics": ["mrr"], "predicted": [1.0, 2.0, 3.0],
                  "gold": [1.0, 3.0, 2.0], "name": "all-MiniLM-L6-v2", "split": "test", "seed": 0,
                  "texts": ["a"], "metric": "cosine", "kind": "sentence-encoder",
-                 "angle_deg": 30.0, "length": 1.0, "model": "all-MiniLM-L6-v2", "embeddings": [[1.0, 0.0]]}
+                 "angle_deg": 30.0, "length": 1.0, "model": "all-MiniLM-L6-v2", "embeddings": [[1.0, 0.0]],
+                 "anchors": [[1.0, 0.0], [0.0, 1.0]], "positives": [[1.0, 0.2], [0.1, 1.0]],
+                 "negatives": [[0.0, 1.0], [1.0, 0.0]], "views_a": [[1.0, 0.0], [0.0, 1.0]],
+                 "views_b": [[1.0, 0.2], [0.1, 1.0]]}
     if fn.__module__ == "course_utils.datasets":
         plausible["name"] = "stsbenchmark"
     args = {}
