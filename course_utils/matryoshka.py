@@ -136,7 +136,8 @@ def stored_vectors(texts, vectors):
     Parameters
     ----------
     texts : list of str  # n, the texts the vectors belong to (repeats are fine)
-    vectors : (n, dim) array  # row i is the frozen encoder's vector of texts[i]
+    vectors : (n, dim) array  # row i is the frozen encoder's vector of texts[i]; a C-contiguous
+        float32 array is shared with the module, not copied (do not change it afterwards)
 
     Returns
     -------
@@ -145,7 +146,12 @@ def stored_vectors(texts, vectors):
     texts = check_texts(texts, "texts")
     if not texts:
         raise ValueError("`texts` is empty; pass the texts whose vectors are stored.")
-    emb = as_float_array(vectors, "vectors", ndim=2)
+    if isinstance(vectors, np.ndarray) and vectors.dtype == np.float32 and vectors.ndim == 2 and vectors.size:
+        if not np.isfinite(vectors).all():
+            raise ValueError("`vectors` contains NaN or infinite values; check how they were computed.")
+        emb = vectors  # shared, not copied: several models can serve one large array
+    else:
+        emb = as_float_array(vectors, "vectors", ndim=2)
     if emb.shape[0] != len(texts):
         raise ValueError(f"`vectors` has {emb.shape[0]} rows but `texts` has {len(texts)}; "
                          "pass one vector per text, in the same order.")

@@ -107,6 +107,14 @@ def test_stored_vectors_save_and_load(tmp_path):
     assert np.array_equal(again.encode(TEXTS), EMB)
 
 
+def test_stored_vectors_share_a_float32_array_and_copy_others():
+    shared = M.stored_vectors(TEXTS, EMB)
+    assert np.shares_memory(shared.vectors.numpy(), EMB)
+    copied = M.stored_vectors(TEXTS, EMB.astype(np.float64))
+    assert not np.shares_memory(copied.vectors.numpy(), EMB) and copied.vectors.dtype.is_floating_point
+    assert np.array_equal(copied.vectors.numpy(), EMB)
+
+
 def test_stored_vectors_errors():
     model = _model(head=False)
     with pytest.raises(ValueError, match="no stored vector"):
@@ -119,6 +127,10 @@ def test_stored_vectors_errors():
         M.stored_vectors([], EMB[:0])
     with pytest.raises(ValueError, match="vectors"):
         M.stored_vectors(TEXTS, EMB[0])
+    bad = EMB.copy()
+    bad[1, 1] = np.inf
+    with pytest.raises(ValueError, match="vectors"):
+        M.stored_vectors(TEXTS, bad)
 
 
 def test_import_is_light():
