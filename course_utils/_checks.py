@@ -1,19 +1,73 @@
 """Argument checks shared by the public functions of ``course_utils``.
 
-Every public function validates what it is given and raises a ``TypeError`` or ``ValueError``
-that names the argument and says what to do, instead of letting NumPy or PyTorch fail deep
-inside with a message a learner cannot act on.
+A public function checks its data arguments once, at the top, with these helpers, and raises a
+``TypeError`` (wrong kind of thing) or ``ValueError`` (right kind, wrong value) that names the
+argument and says what to do, instead of letting NumPy or PyTorch fail deep inside with a
+message a learner cannot act on. Internal calls do not check again.
+
+Each helper returns the checked value (converted where that is its job), so a check reads as an
+assignment::
+
+    k = check_int(k, "k", minimum=1)
+
+To report every wrong argument at once rather than the first, collect them::
+
+    with Problems() as problems:
+        corpus = problems.check(check_text_mapping, corpus, "corpus", what="doc")
+        k = problems.check(check_int, k, "k", minimum=1)
 """
 from __future__ import annotations
 
+import math
 import numbers
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
 
+class Problems:
+    """Collect argument errors so that one exception names every argument that is wrong.
+
+    ``check(fn, *args, **kwargs)`` runs a check and returns its value, or records its error and
+    returns None. Leaving the ``with`` block raises one ``TypeError`` (if any error was a
+    ``TypeError``) or ``ValueError`` whose message joins them all. ``raise_if_any()`` does the
+    same in the middle of a block, before checks that need the earlier values.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[Exception] = []
+
+    def check(self, fn: Callable, *args, **kwargs) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (TypeError, ValueError) as exc:
+            self.errors.append(exc)
+            return None
+
+    def add(self, exc: Exception) -> None:
+        self.errors.append(exc)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            kind = TypeError if any(isinstance(e, TypeError) for e in self.errors) else ValueError
+            errors, self.errors = self.errors, []
+            raise kind(" ".join(str(e) for e in errors))
+
+    def __enter__(self) -> "Problems":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.raise_if_any()
+
+
+def _show(value: Any) -> str:
+    return f"{type(value).__name__} ({value!r:.40})"
+
+
 def as_float_array(x: Any, name: str, *, ndim: int | tuple[int, ...], allow_empty: bool = False) -> np.ndarray:
-    """Return ``x`` as a float64 array with the given number of dimensions, or raise."""
+    """Return ``x`` as a finite float64 array with the given number of dimensions, or raise."""
     if x is None:
         raise TypeError(f"`{name}` is None; pass a vector (list or NumPy array) of numbers.")
     if isinstance(x, (str, bytes)):
@@ -43,16 +97,46 @@ def as_float_array(x: Any, name: str, *, ndim: int | tuple[int, ...], allow_empt
     return arr
 
 
-def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    """Return ``value`` as an int, or raise if it is not a whole number >= ``minimum``."""
+def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Return ``value`` as an int, or raise if it is not a whole number in [minimum, maximum]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer; got {type(value).__name__} ({value!r:.40}).")
+        raise TypeError(f"`{name}` must be an integer; got {_show(value)}.")
     if minimum is not None and value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}; got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be <= {maximum}; got {value}.")
     return int(value)
 
 
-def check_choice(value: Any, name: str, choices: tuple[str, ...] | list[str]) -> str:
+def check_number(value: Any, name: str, *, minimum: float | None = None, maximum: float | None = None,
+                 above: float | None = None) -> float:
+    """Return ``value`` as a finite float, or raise.
+
+    ``minimum`` / ``maximum`` are inclusive bounds; ``above`` is an exclusive lower bound
+    (``above=0`` for a temperature or a scale, which must be positive).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a number; got {_show(value)}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite number; got {value}.")
+    if above is not None and value <= above:
+        raise ValueError(f"`{name}` must be > {above}; got {value}.")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}; got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be <= {maximum}; got {value}.")
+    return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` if it is True or False (not 0/1, not a string), or raise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False; got {_show(value)}.")
+    return bool(value)
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     """Return ``value`` if it is one of ``choices``, or raise listing them."""
     if not isinstance(value, str):
         raise TypeError(f"`{name}` must be a string, one of {list(choices)}; got {type(value).__name__}.")
@@ -61,7 +145,16 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...] | list[str]) ->
     return value
 
 
-def check_texts(texts: Any, name: str = "texts") -> list[str]:
+def check_text(value: Any, name: str, *, allow_empty: bool = True) -> str:
+    """Return ``value`` if it is a string (non-blank unless ``allow_empty``), or raise."""
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a string; got {_show(value)}.")
+    if not allow_empty and not value.strip():
+        raise ValueError(f"`{name}` is empty; pass some text.")
+    return value
+
+
+def check_texts(texts: Any, name: str = "texts", *, allow_empty: bool = True) -> list[str]:
     """Return ``texts`` as a list of strings, or raise.
 
     A single string is refused on purpose: ``encode("a sentence")`` would otherwise be read
@@ -69,13 +162,43 @@ def check_texts(texts: Any, name: str = "texts") -> list[str]:
     """
     if isinstance(texts, str):
         raise TypeError(f"`{name}` must be a list of strings; got a single string. Wrap it: [{texts!r:.40}].")
-    if texts is None:
-        raise TypeError(f"`{name}` is None; pass a list of strings.")
-    try:
-        items = list(texts)
-    except TypeError:
-        raise TypeError(f"`{name}` must be a list of strings; got {type(texts).__name__}.") from None
+    items = check_sequence(texts, name, what="strings")
     for i, t in enumerate(items):
         if not isinstance(t, str):
-            raise TypeError(f"`{name}[{i}]` must be a string; got {type(t).__name__} ({t!r:.40}).")
+            raise TypeError(f"`{name}[{i}]` must be a string; got {_show(t)}.")
+    if not allow_empty and not items:
+        raise ValueError(f"`{name}` is empty; pass at least one string.")
     return items
+
+
+def check_sequence(value: Any, name: str, *, what: str = "items", allow_empty: bool = True) -> list:
+    """Return ``value`` as a list if it is a list, tuple, array or other iterable (not a string or dict)."""
+    if value is None:
+        raise TypeError(f"`{name}` is None; pass a list of {what}.")
+    if isinstance(value, (str, bytes, Mapping)):
+        raise TypeError(f"`{name}` must be a list of {what}; got {type(value).__name__}.")
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"`{name}` must be a list of {what}; got {type(value).__name__}.") from None
+    if not allow_empty and not items:
+        raise ValueError(f"`{name}` is empty; pass at least one of the {what}.")
+    return items
+
+
+def check_mapping(value: Any, name: str, *, what: str = "{key: value}", allow_empty: bool = True) -> dict:
+    """Return ``value`` as a dict if it is a mapping, or raise."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"`{name}` must be a dict {what}; got {type(value).__name__}.")
+    if not allow_empty and not value:
+        raise ValueError(f"`{name}` is empty; pass at least one entry {what}.")
+    return dict(value)
+
+
+def check_callable(value: Any, name: str, *, what: str, optional: bool = False) -> Callable | None:
+    """Return ``value`` if it can be called (or is None when ``optional``), or raise."""
+    if value is None and optional:
+        return None
+    if not callable(value):
+        raise TypeError(f"`{name}` must be {what}; got {type(value).__name__}.")
+    return value

@@ -6,7 +6,7 @@ every file it provides, and a license. ``fetch(name)`` finds a verified copy, in
 1. a mirror folder, ``$COURSE_DATA_MIRROR/<name>/`` (CI points it at a read-only copy);
 2. the user's cache, ``$COURSE_CACHE_DIR/datasets/<name>/`` (default ``~/.cache/embeddings-course``);
 3. a download from the canonical URL, with a progress bar, verified and then moved into the
-   cache atomically (set ``COURSE_OFFLINE=1`` to forbid downloads).
+   cache atomically (set ``COURSE_ONLINE=0`` to forbid downloads).
 
 A file whose SHA-256 does not match is never used: the error names the file and both hashes.
 A corrupt or partial file in the cache is deleted; a download that fails leaves nothing behind.
@@ -27,7 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._checks import check_choice
+import numpy as np
+
+from ._checks import check_bool, check_choice
 
 CHUNK = 1 << 20
 
@@ -128,8 +130,12 @@ def mirror_dir() -> Path | None:
 
 
 def downloads_allowed() -> bool:
-    """False when ``$COURSE_OFFLINE`` is set to 1/true/yes."""
-    return os.environ.get("COURSE_OFFLINE", "").strip().lower() not in ("1", "true", "yes")
+    """False when ``$COURSE_ONLINE`` is 0/false/no: the course may not use the network at all.
+
+    ``COURSE_ONLINE`` is the course's one network switch (see :func:`course_utils.models.online_allowed`):
+    unset, datasets download on first use; ``1`` also lets hub-only models download.
+    """
+    return os.environ.get("COURSE_ONLINE", "").strip().lower() not in ("0", "false", "no")
 
 
 _verified: dict[tuple[str, int, int], str] = {}
@@ -187,8 +193,7 @@ def fetch(name: str | DatasetSpec, *, progress: bool = True) -> Path:
     Looks in the mirror, then the cache, then downloads into the cache (see the module doc).
     """
     spec = _spec(name)
-    if not isinstance(progress, bool):
-        raise TypeError(f"`progress` must be True or False; got {type(progress).__name__}.")
+    progress = check_bool(progress, "progress")
     mirror = mirror_dir()
     if mirror is not None and _verify_folder(spec, mirror / spec.name, where="mirror"):
         return mirror / spec.name
@@ -201,8 +206,8 @@ def fetch(name: str | DatasetSpec, *, progress: bool = True) -> Path:
     if not downloads_allowed():
         raise DatasetError(
             f"dataset {spec.name!r} is not in the mirror ({mirror or 'COURSE_DATA_MIRROR not set'}) "
-            f"or the cache ({target}), and downloads are off (COURSE_OFFLINE). Set COURSE_DATA_MIRROR "
-            f"to a folder holding {spec.name}/, or unset COURSE_OFFLINE to download it from {spec.url}."
+            f"or the cache ({target}), and downloads are off (COURSE_ONLINE=0). Set COURSE_DATA_MIRROR "
+            f"to a folder holding {spec.name}/, or unset COURSE_ONLINE to download it from {spec.url}."
         )
     _download(spec, target, progress=progress)
     if not _verify_folder(spec, target, where="downloaded"):
@@ -375,6 +380,21 @@ def load_cranfield():
     return corpus, queries, qrels
 
 
+CRANFIELD_TEST_QUERIES = 75
+
+
+def cranfield_split() -> tuple[list[str], list[str]]:
+    """The course's one split of the 225 Cranfield queries: ``(train_ids, test_ids)``, 150 and 75.
+
+    Every notebook that trains, tunes or selects anything on Cranfield queries (06, 07, 08) uses
+    the 150 training queries for that and reports on the 75 test queries, which no training or
+    tuning step sees. The split is drawn once with a fixed seed; both lists are in id order.
+    """
+    ids = [str(i) for i in range(1, 226)]
+    test = set(np.random.default_rng(0).choice(ids, CRANFIELD_TEST_QUERIES, replace=False).tolist())
+    return [q for q in ids if q not in test], sorted(test, key=int)
+
+
 FSDD_SPEAKERS = {
     "george": "GRC/Greek", "jackson": "USA/neutral", "lucas": "DEU/German",
     "nicolas": "BEL/French", "theo": "USA/neutral", "yweweler": "DEU/German",
@@ -387,7 +407,6 @@ def load_fsdd(digits=None, speakers=None):
     Columns: ``file, digit, speaker, index, sample_rate, waveform`` (float32 in [-1, 1]).
     ``digits`` and ``speakers`` optionally keep a subset, e.g. ``digits=[0, 1]``.
     """
-    import numpy as np
     import pandas as pd
     from scipy.io import wavfile
 

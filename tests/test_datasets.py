@@ -37,7 +37,7 @@ def isolated(monkeypatch, tmp_path) -> Path:
     cache = tmp_path / "course-cache"
     monkeypatch.setenv("COURSE_CACHE_DIR", str(cache))
     monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
-    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setenv("COURSE_ONLINE", "0")
     return cache
 
 
@@ -52,7 +52,7 @@ def real_mirror(monkeypatch) -> Path:
 
 @pytest.fixture
 def online(monkeypatch):
-    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.delenv("COURSE_ONLINE", raising=False)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -221,7 +221,7 @@ def cranfield():
         pytest.skip(f"the reference data mirror is not at {REAL_MIRROR}")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COURSE_DATA_MIRROR", str(REAL_MIRROR))
-        mp.setenv("COURSE_OFFLINE", "1")
+        mp.setenv("COURSE_ONLINE", "0")
         return D.load_cranfield()
 
 
@@ -358,7 +358,7 @@ def test_nothing_anywhere_and_downloads_off(isolated):
         D.fetch(spec)
     assert not isinstance(info.value, ChecksumError)
     msg = str(info.value)
-    assert "'toyset'" in msg and "COURSE_OFFLINE" in msg and spec.url in msg and "COURSE_DATA_MIRROR" in msg
+    assert "'toyset'" in msg and "COURSE_ONLINE=0" in msg and spec.url in msg and "COURSE_DATA_MIRROR" in msg
     assert_nothing_kept(isolated)
 
 
@@ -398,10 +398,29 @@ def test_download_completes_a_partial_cache(isolated, server, online):
     assert len(server.hits) == 1
 
 
-@pytest.mark.parametrize("value, allowed", [("1", False), ("true", False), (" YES ", False), ("0", True), ("", True), ("no", True)])
-def test_downloads_allowed_reads_course_offline(monkeypatch, value, allowed):
-    monkeypatch.setenv("COURSE_OFFLINE", value)
+@pytest.mark.parametrize("value, allowed", [("0", False), ("false", False), (" NO ", False), ("1", True), ("", True), ("yes", True)])
+def test_downloads_allowed_reads_course_online(monkeypatch, value, allowed):
+    monkeypatch.setenv("COURSE_ONLINE", value)
     assert D.downloads_allowed() is allowed
+
+
+def test_one_switch_for_datasets_and_models(monkeypatch):
+    """COURSE_ONLINE=0: nothing downloads; unset: datasets only; 1: datasets and hub models."""
+    from course_utils.models import online_allowed
+
+    expected = {"0": (False, False), "": (True, False), "1": (True, True)}
+    for value, (datasets, hub) in expected.items():
+        monkeypatch.setenv("COURSE_ONLINE", value)
+        assert (D.downloads_allowed(), online_allowed()) == (datasets, hub)
+
+
+def test_cranfield_split_is_fixed_and_disjoint():
+    train, test = D.cranfield_split()
+    assert len(train) == 150 and len(test) == D.CRANFIELD_TEST_QUERIES == 75
+    assert set(train).isdisjoint(test) and set(train) | set(test) == {str(i) for i in range(1, 226)}
+    assert train == sorted(train, key=int) and test == sorted(test, key=int)
+    assert D.cranfield_split() == (train, test)
+    assert test[:6] == ["1", "2", "3", "5", "6", "7"]
 
 
 def test_default_cache_and_mirror(monkeypatch, tmp_path):
@@ -446,7 +465,7 @@ def test_corrupt_cache_file_offline_is_deleted_and_raises(isolated):
     spec = toy_spec()
     folder = isolated / "datasets" / "toyset"
     write_files(folder, {**TOY_FILES, "sub/values.csv": b"a,b\n1,2\n3,5\n"})  # same size, one byte differs
-    with pytest.raises(DatasetError, match="COURSE_OFFLINE"):
+    with pytest.raises(DatasetError, match="COURSE_ONLINE=0"):
         D.fetch(spec)
     assert not (folder / "sub" / "values.csv").exists(), "the corrupt file must not stay in the cache"
     assert (folder / "notes.txt").read_bytes() == TOY_FILES["notes.txt"], "intact files are kept"

