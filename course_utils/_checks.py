@@ -202,3 +202,63 @@ def check_callable(value: Any, name: str, *, what: str, optional: bool = False) 
     if not callable(value):
         raise TypeError(f"`{name}` must be {what}; got {type(value).__name__}.")
     return value
+
+
+def check_nonzero_rows(arr: np.ndarray, name: str, *,
+                       why: str = "its cosine and its direction are undefined. Drop it, or use a dot product or a distance") -> np.ndarray:
+    """Return the L2 norms of ``arr``'s rows (or of a vector), or raise if any is zero."""
+    norms = np.linalg.norm(arr, axis=-1)
+    zero = np.flatnonzero(np.atleast_1d(norms) == 0)
+    if zero.size:
+        where = "is the zero vector" if arr.ndim == 1 else f"has zero vector(s) at row(s) {zero[:5].tolist()}"
+        raise ValueError(f"`{name}` {where}: {why}.")
+    return norms
+
+
+def _is_id(x: Any) -> bool:
+    return isinstance(x, (str, numbers.Integral)) and not isinstance(x, bool)
+
+
+def check_ids(value: Any, name: str, *, unique: bool = True) -> list:
+    """Return ``value`` as a list of ids (strings or integers), each at most once if ``unique``."""
+    if isinstance(value, (str, bytes, Mapping)) or value is None:
+        raise TypeError(f"`{name}` must be a list of ids (strings or integers); got {type(value).__name__}.")
+    items = [i.item() if isinstance(i, np.generic) else i for i in check_sequence(value, name, what="ids")]
+    for i, item in enumerate(items):
+        if not _is_id(item):
+            raise TypeError(f"`{name}[{i}]` must be a string or an integer id; got {_show(item)}.")
+    if unique and len(set(items)) != len(items):
+        raise ValueError(f"`{name}` holds the same id more than once; each row needs its own id.")
+    return items
+
+
+def check_text_mapping(value: Any, name: str, *, what: str) -> dict:
+    """Return ``value`` as a non-empty dict {id: text}, or raise (``what``: "doc", "query")."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"`{name}` must be a dict {{{what}_id: text}}; got {type(value).__name__}. "
+                        f"With a list of texts, number them: dict(enumerate(texts)).")
+    if not value:
+        raise ValueError(f"`{name}` is empty; pass at least one {what}.")
+    for key, text in value.items():
+        if not _is_id(key):
+            raise TypeError(f"`{name}` has a key of type {type(key).__name__} ({key!r:.40}); ids must be strings or integers.")
+        if not isinstance(text, str):
+            raise TypeError(f"`{name}[{key!r}]` must be a string; got {_show(text)}.")
+    return dict(value)
+
+
+def check_scores(value: Any, name: str, *, what: str = "score") -> dict:
+    """Return ``value`` as a dict {id: finite number}: one query's entry of a run, or of qrels."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"`{name}` must be a dict {{doc_id: {what}}}; got {type(value).__name__}.")
+    for key, s in value.items():
+        if isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(s):
+            raise ValueError(f"`{name}[{key!r}]` must be a finite number (a {what}); got {s!r:.40}.")
+    return dict(value)
+
+
+def check_run(value: Any, name: str, *, what: str = "score") -> dict:
+    """Return ``value`` as a run (or qrels) ``{query_id: {doc_id: number}}``, or raise."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"`{name}` must be a dict {{query_id: {{doc_id: {what}}}}}; got {type(value).__name__}.")
+    return {q: check_scores(entry, f"{name}[{q!r}]", what=what) for q, entry in value.items()}

@@ -26,10 +26,11 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ._checks import check_bool, check_choice
+from ._checks import Problems, check_bool, check_choice, check_sequence
 
 CHUNK = 1 << 20
 
@@ -410,19 +411,9 @@ def load_fsdd(digits=None, speakers=None):
     import pandas as pd
     from scipy.io import wavfile
 
-    if digits is not None:
-        if isinstance(digits, (str, bytes)) or not hasattr(digits, "__iter__"):
-            raise TypeError("`digits` must be a list of integers 0-9, e.g. [0, 1].")
-        digits = list(digits)
-        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d <= 9 for d in digits):
-            raise ValueError(f"`digits` must hold integers 0-9; got {digits!r}.")
-    if speakers is not None:
-        if isinstance(speakers, str) or not hasattr(speakers, "__iter__"):
-            raise TypeError(f"`speakers` must be a list of names from {sorted(FSDD_SPEAKERS)}.")
-        speakers = list(speakers)
-        unknown = [s for s in speakers if s not in FSDD_SPEAKERS]
-        if unknown:
-            raise ValueError(f"unknown speaker(s) {unknown}; choose from {sorted(FSDD_SPEAKERS)}.")
+    with Problems() as problems:
+        digits = problems.check(_check_digits, digits)
+        speakers = problems.check(_check_speakers, speakers)
     folder = fetch("fsdd")
     rows = []
     for rel in sorted(REGISTRY["fsdd"].files, key=lambda r: _fsdd_key(Path(r).stem)):
@@ -434,6 +425,22 @@ def load_fsdd(digits=None, speakers=None):
         rows.append({"file": Path(rel).name, "digit": int(digit), "speaker": speaker, "index": int(index),
                      "sample_rate": int(rate), "waveform": wave})
     return pd.DataFrame(rows, columns=["file", "digit", "speaker", "index", "sample_rate", "waveform"])
+
+
+def _check_digits(digits: Any) -> list[int] | None:
+    if digits is None:
+        return None
+    digits = check_sequence(digits, "digits", what="integers 0-9, e.g. [0, 1]")
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d <= 9 for d in digits):
+        raise ValueError(f"`digits` must hold integers 0-9; got {digits!r:.60}.")
+    return [int(d) for d in digits]
+
+
+def _check_speakers(speakers: Any) -> list[str] | None:
+    if speakers is None:
+        return None
+    return [check_choice(s, f"speakers[{i}]", sorted(FSDD_SPEAKERS))
+            for i, s in enumerate(check_sequence(speakers, "speakers", what=f"names from {sorted(FSDD_SPEAKERS)}"))]
 
 
 def _fsdd_key(stem: str):

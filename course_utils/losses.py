@@ -23,14 +23,12 @@ import this module, so it does not import PyTorch either.
 """
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ._checks import as_float_array, check_choice
+from ._checks import as_float_array, check_choice, check_number
 
 __all__ = ["info_nce", "multiple_negatives_ranking_loss", "triplet_loss", "nt_xent"]
 
@@ -61,16 +59,6 @@ def _embeddings(x: Any, name: str, ndim: int | tuple[int, ...], *, nonzero: bool
         raise ValueError(f"`{name}` holds a zero vector: its cosine similarity is undefined. "
                          "Drop that row, or check how the embeddings were computed.")
     return t
-
-
-def _positive_number(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a number; got {type(value).__name__} ({value!r:.40}).")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"`{name}` must be a finite number {bound}; got {value!r}.")
-    return value
 
 
 def _same_batch(first: torch.Tensor, first_name: str, other: torch.Tensor, other_name: str) -> None:
@@ -129,7 +117,7 @@ def info_nce(anchors, positives, negatives, *, temperature: float = 0.05) -> tor
     a = _embeddings(anchors, "anchors", 2)
     p = _embeddings(positives, "positives", 2)
     n = _embeddings(negatives, "negatives", (2, 3))
-    t = _positive_number(temperature, "temperature")
+    t = check_number(temperature, "temperature", above=0)
     _same_batch(a, "anchors", p, "positives")
     _same_batch(a, "anchors", n, "negatives")
     a, p, n = _common_dtype(a, p, n)
@@ -166,7 +154,7 @@ def multiple_negatives_ranking_loss(anchors, positives, negatives=None, *, tempe
     """
     a = _embeddings(anchors, "anchors", 2)
     p = _embeddings(positives, "positives", 2)
-    t = _positive_number(temperature, "temperature")
+    t = check_number(temperature, "temperature", above=0)
     _same_batch(a, "anchors", p, "positives")
     candidates = [p]
     if negatives is not None:
@@ -204,7 +192,7 @@ def triplet_loss(anchors, positives, negatives, *, margin: float = 5.0, distance
     a = _embeddings(anchors, "anchors", 2, nonzero=cosine)
     p = _embeddings(positives, "positives", 2, nonzero=cosine)
     n = _embeddings(negatives, "negatives", 2, nonzero=cosine)
-    margin = _positive_number(margin, "margin", allow_zero=True)
+    margin = check_number(margin, "margin", minimum=0)
     _same_batch(a, "anchors", p, "positives")
     _same_batch(a, "anchors", n, "negatives")
     a, p, n = _common_dtype(a, p, n)
@@ -252,7 +240,7 @@ def nt_xent(views_a, views_b, *, temperature: float = 0.5) -> torch.Tensor:
     """
     a = _embeddings(views_a, "views_a", 2)
     b = _embeddings(views_b, "views_b", 2)
-    t = _positive_number(temperature, "temperature")
+    t = check_number(temperature, "temperature", above=0)
     _same_batch(a, "views_a", b, "views_b")
     a, b = _common_dtype(a, b)
     n = len(a)

@@ -13,18 +13,21 @@ Introduced in ``07_matryoshka``.
   step, at a fraction of the cost. It works with ``SentenceTransformerTrainer`` and every loss,
   ``MatryoshkaLoss`` included. Texts it was not given raise a ``ValueError``.
 
-Importing this module does not import PyTorch or sentence-transformers; :func:`stored_vectors`
-does, when it is called.
+Importing this module imports PyTorch and sentence-transformers (``import course_utils`` does not
+import this module).
 """
 from __future__ import annotations
 
-from typing import Any
+import json
+import os
 
 import numpy as np
+import torch
+from sentence_transformers.base.modules.input_module import InputModule
 
-from ._checks import as_float_array, check_int, check_texts
+from ._checks import as_float_array, check_int, check_nonzero_rows, check_texts
 
-__all__ = ["truncate", "stored_vectors"]
+__all__ = ["truncate", "stored_vectors", "StoredVectors"]
 
 
 def truncate(embeddings, dim: int) -> np.ndarray:
@@ -45,89 +48,62 @@ def truncate(embeddings, dim: int) -> np.ndarray:
         raise ValueError(f"`dim` = {dim} is larger than the embeddings' dimension {emb.shape[-1]}; "
                          "a prefix cannot be longer than the vector.")
     head = emb[..., :dim]
-    norms = np.linalg.norm(head, axis=-1, keepdims=True)
-    if np.any(norms == 0):
-        rows = np.flatnonzero(norms.ravel() == 0)[:5].tolist()
-        raise ValueError(f"the first {dim} coordinates of `embeddings` are all zero in row(s) {rows}; "
-                         "such a prefix has no direction and cannot be normalised. Use a larger `dim`.")
-    return (head / norms).astype(np.float32)
+    norms = check_nonzero_rows(head, "embeddings", why=f"its first {dim} coordinates are all zero, so that prefix "
+                                                       "has no direction and cannot be normalised (use a larger `dim`)")
+    return (head / norms[..., None]).astype(np.float32)
 
 
-_CLASS: Any = None
+class StoredVectors(InputModule):
+    """A frozen encoder: each text is answered with its stored vector (a buffer, never trained)."""
 
+    config_keys: list[str] = []
+    save_in_root = False
 
-def _stored_vectors_class():
-    """The InputModule subclass, defined on first use so that importing stays light."""
-    global _CLASS
-    if _CLASS is not None:
-        return _CLASS
-    import json
-    import os
+    def __init__(self, texts: list[str], vectors) -> None:
+        super().__init__()
+        self.texts = list(texts)
+        self.row = {}
+        for i, text in enumerate(self.texts):
+            self.row.setdefault(text, i)
+        self.register_buffer("vectors", torch.as_tensor(np.ascontiguousarray(vectors, dtype=np.float32)))
 
-    import torch
-    from sentence_transformers.base.modules.input_module import InputModule
+    def preprocess(self, inputs, prompt: str | None = None, **kwargs) -> dict:
+        if prompt:
+            raise ValueError("stored vectors cannot take a prompt: they were computed without one.")
+        try:
+            rows = [self.row[text] for text in inputs]
+        except (KeyError, TypeError):
+            missing = next((t for t in inputs if not isinstance(t, str) or t not in self.row), None)
+            raise ValueError(f"no stored vector for the text {missing!r:.80}; only the texts given to "
+                             "stored_vectors(...) can be encoded.") from None
+        # "input_ids" is the key the trainer looks for when it splits a batch into its columns.
+        return {"input_ids": torch.tensor(rows, dtype=torch.long)}
 
-    class StoredVectors(InputModule):
-        """A frozen encoder: each text is answered with its stored vector (a buffer, never trained)."""
+    def forward(self, features: dict, **kwargs) -> dict:
+        features["sentence_embedding"] = self.vectors[features["input_ids"]]
+        return features
 
-        config_keys: list[str] = []
-        save_in_root = False
+    def get_embedding_dimension(self) -> int:
+        return int(self.vectors.shape[1])
 
-        def __init__(self, texts: list[str], vectors) -> None:
-            super().__init__()
-            self.texts = list(texts)
-            self.row = {}
-            for i, text in enumerate(self.texts):
-                self.row.setdefault(text, i)
-            self.register_buffer("vectors", torch.as_tensor(np.ascontiguousarray(vectors, dtype=np.float32)))
+    def __repr__(self) -> str:
+        return f"StoredVectors(texts={len(self.texts)}, dim={self.get_embedding_dimension()})"
 
-        def preprocess(self, inputs, prompt: str | None = None, **kwargs) -> dict:
-            if prompt:
-                raise ValueError("stored vectors cannot take a prompt: they were computed without one.")
-            try:
-                rows = [self.row[text] for text in inputs]
-            except (KeyError, TypeError):
-                missing = next((t for t in inputs if not isinstance(t, str) or t not in self.row), None)
-                raise ValueError(f"no stored vector for the text {missing!r:.80}; only the texts given to "
-                                 "stored_vectors(...) can be encoded.") from None
-            # "input_ids" is the key the trainer looks for when it splits a batch into its columns.
-            return {"input_ids": torch.tensor(rows, dtype=torch.long)}
+    @property
+    def max_seq_length(self) -> int:
+        return 10**9  # stored vectors have no input length limit
 
-        def forward(self, features: dict, **kwargs) -> dict:
-            features["sentence_embedding"] = self.vectors[features["input_ids"]]
-            return features
+    def save(self, output_path: str, *args, **kwargs) -> None:
+        with open(os.path.join(output_path, "texts.json"), "w", encoding="utf-8") as fh:
+            json.dump(self.texts, fh)
+        np.save(os.path.join(output_path, "vectors.npy"), self.vectors.numpy(), allow_pickle=False)
 
-        def get_embedding_dimension(self) -> int:
-            return int(self.vectors.shape[1])
-
-        def __repr__(self) -> str:
-            return f"StoredVectors(texts={len(self.texts)}, dim={self.get_embedding_dimension()})"
-
-        @property
-        def max_seq_length(self) -> int:
-            return 10**9  # stored vectors have no input length limit
-
-        def save(self, output_path: str, *args, **kwargs) -> None:
-            with open(os.path.join(output_path, "texts.json"), "w", encoding="utf-8") as fh:
-                json.dump(self.texts, fh)
-            np.save(os.path.join(output_path, "vectors.npy"), self.vectors.numpy(), allow_pickle=False)
-
-        @classmethod
-        def load(cls, model_name_or_path: str, subfolder: str = "", **kwargs):
-            folder = os.path.join(model_name_or_path, subfolder)
-            with open(os.path.join(folder, "texts.json"), encoding="utf-8") as fh:
-                texts = json.load(fh)
-            return cls(texts, np.load(os.path.join(folder, "vectors.npy"), allow_pickle=False))
-
-    StoredVectors.__module__, StoredVectors.__qualname__ = __name__, "StoredVectors"  # importable by name
-    _CLASS = StoredVectors
-    return _CLASS
-
-
-def __getattr__(name: str):
-    if name == "StoredVectors":  # so that a saved model finds the class again when it is loaded
-        return _stored_vectors_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    @classmethod
+    def load(cls, model_name_or_path: str, subfolder: str = "", **kwargs):
+        folder = os.path.join(model_name_or_path, subfolder)
+        with open(os.path.join(folder, "texts.json"), encoding="utf-8") as fh:
+            texts = json.load(fh)
+        return cls(texts, np.load(os.path.join(folder, "vectors.npy"), allow_pickle=False))
 
 
 def stored_vectors(texts, vectors):
@@ -143,9 +119,7 @@ def stored_vectors(texts, vectors):
     -------
     StoredVectors  # an ``InputModule``: ``SentenceTransformer(modules=[it, ...])``
     """
-    texts = check_texts(texts, "texts")
-    if not texts:
-        raise ValueError("`texts` is empty; pass the texts whose vectors are stored.")
+    texts = check_texts(texts, "texts", allow_empty=False)
     if isinstance(vectors, np.ndarray) and vectors.dtype == np.float32 and vectors.ndim == 2 and vectors.size:
         if not np.isfinite(vectors).all():
             raise ValueError("`vectors` contains NaN or infinite values; check how they were computed.")
@@ -155,4 +129,4 @@ def stored_vectors(texts, vectors):
     if emb.shape[0] != len(texts):
         raise ValueError(f"`vectors` has {emb.shape[0]} rows but `texts` has {len(texts)}; "
                          "pass one vector per text, in the same order.")
-    return _stored_vectors_class()(texts, emb)
+    return StoredVectors(texts, emb)

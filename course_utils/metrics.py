@@ -20,13 +20,13 @@ Introduced in ``10_evaluation`` (and used from ``05`` on). Conventions, as in tr
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ._checks import as_float_array, check_choice, check_int
+from ._checks import (Problems, as_float_array, check_bool, check_choice, check_int, check_number, check_run,
+                      check_scores, check_sequence)
 
 _MEASURES = ("ndcg", "recall", "precision", "mrr", "map")
 
@@ -34,7 +34,7 @@ _MEASURES = ("ndcg", "recall", "precision", "mrr", "map")
 # ---- one query: a ranked list of ids and the relevant ids ---------------------------------
 
 def _ranked(retrieved: Any, name: str = "retrieved") -> list:
-    if isinstance(retrieved, (str, bytes)) or not isinstance(retrieved, Sequence) and not isinstance(retrieved, np.ndarray):
+    if isinstance(retrieved, (str, bytes)) or not isinstance(retrieved, (Sequence, np.ndarray)):
         raise TypeError(f"`{name}` must be a list of document ids, best first; got {type(retrieved).__name__}.")
     items = list(retrieved)
     if len(set(map(str, items))) != len(items):
@@ -43,41 +43,53 @@ def _ranked(retrieved: Any, name: str = "retrieved") -> list:
 
 
 def _relevant(relevant: Any, name: str = "relevant") -> set:
-    if isinstance(relevant, (str, bytes)) or isinstance(relevant, Mapping):
-        raise TypeError(f"`{name}` must be a set or list of relevant document ids; got {type(relevant).__name__}. "
+    if isinstance(relevant, Mapping):
+        raise TypeError(f"`{name}` must be a set or list of relevant document ids; got a dict. "
                         "For graded judgments use ndcg_at_k(gains, retrieved, k).")
-    try:
-        return set(relevant)
-    except TypeError:
-        raise TypeError(f"`{name}` must be a set or list of document ids; got {type(relevant).__name__}.") from None
+    return set(check_sequence(relevant, name, what="relevant document ids"))
+
+
+def _checked(relevant: Any, retrieved: Any, k: Any = 1) -> tuple[set, list, int]:
+    with Problems() as problems:
+        rel = problems.check(_relevant, relevant)
+        ranked = problems.check(_ranked, retrieved)
+        k = problems.check(check_int, k, "k", minimum=1)
+    return rel, ranked, k
 
 
 def precision_at_k(relevant, retrieved, k: int) -> float:
     """Fraction of the top ``k`` retrieved ids that are relevant (divides by ``k``)."""
-    rel, ranked, k = _relevant(relevant), _ranked(retrieved), check_int(k, "k", minimum=1)
-    return sum(1 for d in ranked[:k] if d in rel) / k
+    return _precision(*_checked(relevant, retrieved, k))
 
 
 def recall_at_k(relevant, retrieved, k: int) -> float:
     """Fraction of the relevant ids found in the top ``k``; 0 when nothing is relevant."""
-    rel, ranked, k = _relevant(relevant), _ranked(retrieved), check_int(k, "k", minimum=1)
-    if not rel:
-        return 0.0
-    return sum(1 for d in ranked[:k] if d in rel) / len(rel)
+    return _recall(*_checked(relevant, retrieved, k))
 
 
 def reciprocal_rank(relevant, retrieved) -> float:
     """1 / rank of the first relevant id (ranks start at 1); 0 if none is retrieved."""
-    rel, ranked = _relevant(relevant), _ranked(retrieved)
-    for i, d in enumerate(ranked, start=1):
-        if d in rel:
-            return 1.0 / i
-    return 0.0
+    return _reciprocal_rank(*_checked(relevant, retrieved)[:2])
 
 
 def average_precision(relevant, retrieved) -> float:
     """Mean of Precision@rank over the ranks of relevant ids, divided by all relevant ids."""
-    rel, ranked = _relevant(relevant), _ranked(retrieved)
+    return _average_precision(*_checked(relevant, retrieved)[:2])
+
+
+def _precision(rel: set, ranked: list, k: int) -> float:
+    return sum(1 for d in ranked[:k] if d in rel) / k
+
+
+def _recall(rel: set, ranked: list, k: int) -> float:
+    return sum(1 for d in ranked[:k] if d in rel) / len(rel) if rel else 0.0
+
+
+def _reciprocal_rank(rel: set, ranked: list) -> float:
+    return next((1.0 / i for i, d in enumerate(ranked, start=1) if d in rel), 0.0)
+
+
+def _average_precision(rel: set, ranked: list) -> float:
     if not rel:
         return 0.0
     hits, total = 0, 0.0
@@ -88,47 +100,43 @@ def average_precision(relevant, retrieved) -> float:
     return total / len(rel)
 
 
-def _gains(gains: Any, name: str = "gains") -> dict:
-    if not isinstance(gains, Mapping):
-        raise TypeError(f"`{name}` must be a dict {{doc_id: grade}}; got {type(gains).__name__}. "
-                        "With binary relevance use {doc_id: 1 for doc_id in relevant}.")
-    out = {}
-    for d, g in gains.items():
-        if isinstance(g, bool) or not isinstance(g, (int, float, np.integer, np.floating)) or not math.isfinite(g):
-            raise ValueError(f"`{name}[{d!r}]` must be a finite number (a relevance grade); got {g!r}.")
-        out[d] = float(g)
-    return out
-
-
 def dcg_at_k(grades: Sequence[float], k: int) -> float:
     """Discounted cumulative gain of grades in ranked order: sum of g / log2(rank + 1)."""
-    k = check_int(k, "k", minimum=1)
-    if isinstance(grades, (str, bytes)) or not hasattr(grades, "__iter__"):
-        raise TypeError(f"`grades` must be a list of relevance grades in ranked order; got {type(grades).__name__}.")
-    g = as_float_array(list(grades), "grades", ndim=1, allow_empty=True)[:k]
+    with Problems() as problems:
+        grades = problems.check(check_sequence, grades, "grades", what="relevance grades in ranked order")
+        k = problems.check(check_int, k, "k", minimum=1)
+    return _dcg(as_float_array(grades, "grades", ndim=1, allow_empty=True), k)
+
+
+def _dcg(grades: np.ndarray, k: int) -> float:
+    g = np.asarray(grades, dtype=np.float64)[:k]
     return float(np.sum(g / np.log2(np.arange(2, g.size + 2)))) if g.size else 0.0
 
 
 def ndcg_at_k(gains, retrieved, k: int) -> float:
     """nDCG@k with graded gains ``{doc_id: grade}`` (grade <= 0: not relevant); 0 if no gain."""
-    gains, ranked, k = _gains(gains), _ranked(retrieved), check_int(k, "k", minimum=1)
-    positive = sorted((g for g in gains.values() if g > 0), reverse=True)
-    ideal = dcg_at_k(positive, k)
+    with Problems() as problems:
+        gains = problems.check(check_scores, gains, "gains", what="grade")
+        ranked = problems.check(_ranked, retrieved)
+        k = problems.check(check_int, k, "k", minimum=1)
+    return _ndcg(gains, ranked, k)
+
+
+def _ndcg(gains: Mapping, ranked: list, k: int) -> float:
+    ideal = _dcg(sorted((g for g in gains.values() if g > 0), reverse=True), k)
     if ideal == 0:
         return 0.0
-    return dcg_at_k([max(gains.get(d, 0.0), 0.0) for d in ranked], k) / ideal
+    return _dcg([max(gains.get(d, 0.0), 0.0) for d in ranked], k) / ideal
 
 
 # ---- many queries: qrels and runs as nested dicts ----------------------------------------
 
 def rank_run(scores: Mapping) -> list:
     """Doc ids of ``{doc_id: score}`` best first; ties broken by doc id, decreasing (trec_eval)."""
-    if not isinstance(scores, Mapping):
-        raise TypeError(f"`scores` (one query's entry of a run) must be a dict {{doc_id: score}}; "
-                        f"got {type(scores).__name__}.")
-    for d, s in scores.items():
-        if isinstance(s, bool) or not isinstance(s, (int, float, np.integer, np.floating)) or not math.isfinite(s):
-            raise ValueError(f"the score of document {d!r} must be a finite number; got {s!r}.")
+    return _rank(check_scores(scores, "scores"))
+
+
+def _rank(scores: Mapping) -> list:
     by_id = sorted(scores, key=str, reverse=True)
     return sorted(by_id, key=lambda d: -float(scores[d]))
 
@@ -148,17 +156,24 @@ def _parse_metric(metric: Any) -> tuple[str, int | None]:
     return name, int(cut)
 
 
+def _parse_metrics(metrics: Any) -> list[tuple[str, str, int | None]]:
+    if isinstance(metrics, str):
+        raise TypeError(f"`metrics` must be a list of metric names; got a single string. Wrap it: [{metrics!r}].")
+    items = check_sequence(metrics, "metrics", what="metric names such as 'ndcg@10'", allow_empty=False)
+    return [(m, *_parse_metric(m)) for m in items]
+
+
 def _score_query(judged: dict, ranked: list, name: str, k: int | None, level: float) -> float:
-    relevant = {d for d, g in judged.items() if g >= level}
     if name == "ndcg":
-        return ndcg_at_k({d: g for d, g in judged.items()}, ranked, k)
+        return _ndcg(judged, ranked, k)
+    relevant = {d for d, g in judged.items() if g >= level}
     if name == "recall":
-        return recall_at_k(relevant, ranked, k)
+        return _recall(relevant, ranked, k)
     if name == "precision":
-        return precision_at_k(relevant, ranked, k)
+        return _precision(relevant, ranked, k)
     if name == "mrr":
-        return reciprocal_rank(relevant, ranked)
-    return average_precision(relevant, ranked)
+        return _reciprocal_rank(relevant, ranked)
+    return _average_precision(relevant, ranked)
 
 
 def evaluate(qrels: Mapping, run: Mapping, metrics: Sequence[str], *, per_query: bool = False,
@@ -171,25 +186,43 @@ def evaluate(qrels: Mapping, run: Mapping, metrics: Sequence[str], *, per_query:
     run : {query_id: {doc_id: score}}
     metrics : e.g. ``["ndcg@10", "recall@100", "precision@5", "mrr", "map"]``
     per_query : also return ``{metric: {query_id: value}}`` under the key ``"per_query"``
+        (:func:`per_query` gives one metric's values directly)
     missing : ``"ignore"`` (trec_eval default) or ``"zero"`` (trec_eval ``-c``)
     relevance_level : smallest grade that counts as relevant for the binary measures
     """
-    if not isinstance(qrels, Mapping):
-        raise TypeError(f"`qrels` must be a dict {{query_id: {{doc_id: grade}}}}; got {type(qrels).__name__}.")
-    if not isinstance(run, Mapping):
-        raise TypeError(f"`run` must be a dict {{query_id: {{doc_id: score}}}}; got {type(run).__name__}.")
-    if isinstance(metrics, str):
-        raise TypeError(f"`metrics` must be a list of metric names; got a single string. Wrap it: [{metrics!r}].")
-    if not hasattr(metrics, "__iter__"):
-        raise TypeError(f"`metrics` must be a list of metric names such as ['ndcg@10', 'mrr']; got {type(metrics).__name__}.")
-    parsed = [(m, *_parse_metric(m)) for m in metrics]
-    if not parsed:
-        raise ValueError("`metrics` is empty; ask for at least one, e.g. ['ndcg@10'].")
-    missing = check_choice(missing, "missing", ("ignore", "zero"))
-    if not isinstance(per_query, bool):
-        raise TypeError(f"`per_query` must be True or False; got {type(per_query).__name__}.")
-    if isinstance(relevance_level, bool) or not isinstance(relevance_level, (int, float)) or not math.isfinite(relevance_level):
-        raise TypeError(f"`relevance_level` must be a finite number (the smallest relevant grade); got {relevance_level!r}.")
+    with Problems() as problems:
+        qrels = problems.check(check_run, qrels, "qrels", what="grade")
+        run = problems.check(check_run, run, "run")
+        parsed = problems.check(_parse_metrics, metrics)
+        missing = problems.check(check_choice, missing, "missing", ("ignore", "zero"))
+        per_query = problems.check(check_bool, per_query, "per_query")
+        relevance_level = problems.check(check_number, relevance_level, "relevance_level")
+    table = _table(qrels, run, parsed, missing, relevance_level)
+    out: dict[str, Any] = {m: float(np.mean(list(v.values()))) for m, v in table.items()}
+    if per_query:
+        out["per_query"] = table
+    return out
+
+
+def per_query(qrels: Mapping, run: Mapping, metric: str, *, missing: str = "ignore",
+              relevance_level: float = 1) -> dict:
+    """One metric's value for each query: ``{query_id: value}``, the queries :func:`evaluate` averages.
+
+    For paired comparisons of two runs (notebook ``10a``), take both on the same queries:
+    ``a, b = per_query(qrels, run_a, "ndcg@10"), per_query(qrels, run_b, "ndcg@10")``.
+    """
+    with Problems() as problems:
+        qrels = problems.check(check_run, qrels, "qrels", what="grade")
+        run = problems.check(check_run, run, "run")
+        parsed = problems.check(_parse_metrics, [metric] if isinstance(metric, str) else metric)
+        missing = problems.check(check_choice, missing, "missing", ("ignore", "zero"))
+        relevance_level = problems.check(check_number, relevance_level, "relevance_level")
+    if not isinstance(metric, str):
+        raise TypeError(f"`metric` must be one metric name such as 'ndcg@10'; got {type(metric).__name__}.")
+    return _table(qrels, run, parsed, missing, relevance_level)[metric]
+
+
+def _table(qrels: dict, run: dict, parsed: list, missing: str, level: float) -> dict[str, dict]:
     if not qrels:
         raise ValueError("`qrels` is empty; there is nothing to evaluate against.")
     queries = sorted(set(qrels) & set(run), key=str) if missing == "ignore" else sorted(qrels, key=str)
@@ -198,14 +231,10 @@ def evaluate(qrels: Mapping, run: Mapping, metrics: Sequence[str], *, per_query:
                          "(e.g. strings '1', '2', ... in both).")
     table: dict[str, dict] = {m: {} for m, _, _ in parsed}
     for q in queries:
-        judged = _gains(qrels[q], f"qrels[{q!r}]")
-        ranked = rank_run(run[q]) if q in run else []
+        ranked = _rank(run[q]) if q in run else []
         for m, name, k in parsed:
-            table[m][q] = _score_query(judged, ranked, name, k, relevance_level)
-    out: dict[str, Any] = {m: float(np.mean(list(v.values()))) for m, v in table.items()}
-    if per_query:
-        out["per_query"] = table
-    return out
+            table[m][q] = _score_query(qrels[q], ranked, name, k, level)
+    return table
 
 
 def sts_correlation(predicted, gold) -> dict[str, float]:

@@ -19,96 +19,23 @@ function needs it (``bm25s`` inside :func:`bm25_index`, pandas inside :func:`com
 """
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
 import numpy as np
 
-from ._checks import as_float_array, check_int
-from .metrics import evaluate, rank_run
+from ._checks import (Problems, as_float_array, check_bool, check_callable, check_choice, check_ids, check_int,
+                      check_mapping, check_nonzero_rows, check_number, check_run, check_text, check_text_mapping)
+from .metrics import _rank, evaluate
 
 __all__ = ["BM25Index", "bm25_index", "bm25_run", "dense_run", "maxsim", "maxsim_rerank", "rrf",
            "compare_runs"]
 
 
-# ---- argument checks: every bad argument is reported at once, each by its name ----------------
-
-class _Problems:
-    """Collect argument errors so that one exception names every argument that is wrong."""
-
-    def __init__(self) -> None:
-        self.errors: list[Exception] = []
-
-    def check(self, fn: Callable, *args, **kwargs) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (TypeError, ValueError) as exc:
-            self.errors.append(exc)
-            return None
-
-    def add(self, exc: Exception) -> None:
-        self.errors.append(exc)
-
-    def raise_if_any(self) -> None:
-        if not self.errors:
-            return
-        kind = TypeError if any(isinstance(e, TypeError) for e in self.errors) else ValueError
-        raise kind(" ".join(str(e) for e in self.errors))
-
-
-def _is_id(x: Any) -> bool:
-    return isinstance(x, (str, numbers.Integral)) and not isinstance(x, bool)
-
-
-def _text_mapping(x: Any, name: str, what: str) -> dict:
-    """``x`` as a dict {id: text}, or raise naming ``name``."""
-    if not isinstance(x, Mapping):
-        raise TypeError(f"`{name}` must be a dict {{{what}_id: text}}; got {type(x).__name__}. "
-                        f"With a list of texts, number them: dict(enumerate(texts)).")
-    if not x:
-        raise ValueError(f"`{name}` is empty; pass at least one {what}.")
-    for key, text in x.items():
-        if not _is_id(key):
-            raise TypeError(f"`{name}` has a key of type {type(key).__name__} ({key!r:.40}); ids must be strings or integers.")
-        if not isinstance(text, str):
-            raise TypeError(f"`{name}[{key!r}]` must be a string; got {type(text).__name__} ({text!r:.40}).")
-    return dict(x)
-
-
-def _ids(x: Any, name: str, *, unique: bool) -> list:
-    if isinstance(x, (str, bytes)) or not isinstance(x, (Sequence, np.ndarray)):
-        raise TypeError(f"`{name}` must be a list of ids (strings or integers), one per row; got {type(x).__name__}.")
-    items = [i.item() if isinstance(i, np.generic) else i for i in x]
-    for i, item in enumerate(items):
-        if not _is_id(item):
-            raise TypeError(f"`{name}[{i}]` must be a string or an integer id; got {type(item).__name__} ({item!r:.40}).")
-    if unique and len(set(items)) != len(items):
-        raise ValueError(f"`{name}` holds the same id more than once; each row needs its own id.")
-    return items
-
-
-def _run(x: Any, name: str) -> dict:
-    """``x`` as a run {query_id: {doc_id: score}} with finite scores, or raise."""
-    if not isinstance(x, Mapping):
-        raise TypeError(f"`{name}` must be a run, a dict {{query_id: {{doc_id: score}}}}; got {type(x).__name__}.")
-    for qid, scores in x.items():
-        if not isinstance(scores, Mapping):
-            raise TypeError(f"`{name}[{qid!r}]` must be a dict {{doc_id: score}}; got {type(scores).__name__}.")
-        for doc, s in scores.items():
-            if isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(s):
-                raise ValueError(f"`{name}[{qid!r}][{doc!r}]` must be a finite number; got {s!r:.40}.")
-    return dict(x)
-
+# ---- argument checks (shared helpers in course_utils._checks) --------------------------------
 
 def _token_mapping(x: Any, name: str) -> Mapping:
-    if not isinstance(x, Mapping):
-        raise TypeError(f"`{name}` must be a dict {{id: token vectors of shape (n_tokens, dim)}}; "
-                        f"got {type(x).__name__}.")
-    if not x:
-        raise ValueError(f"`{name}` is empty; pass the token vectors of at least one text.")
-    return x
+    return check_mapping(x, name, what="{id: token vectors of shape (n_tokens, dim)}", allow_empty=False)
 
 
 def _top(scores: np.ndarray, ids: list, k: int, *, positive_only: bool = False) -> dict:
@@ -118,7 +45,7 @@ def _top(scores: np.ndarray, ids: list, k: int, *, positive_only: bool = False) 
         border = np.partition(scores[keep], keep.size - k)[keep.size - k]
         keep = keep[scores[keep] >= border]
     candidates = {ids[i]: float(scores[i]) for i in keep}
-    return {d: candidates[d] for d in rank_run(candidates)[:k]}
+    return {d: candidates[d] for d in _rank(candidates)[:k]}
 
 
 # ---- BM25 (sparse) ---------------------------------------------------------------------------
@@ -138,6 +65,12 @@ class BM25Index:
         self.retriever, self.doc_ids, self._tokenize = retriever, doc_ids, tokenize
         self._row = {d: i for i, d in enumerate(doc_ids)}
 
+    def tokenize(self, texts) -> list[list[str]]:
+        """The words BM25 sees in each text: the index's own tokenizer (stop words, stemmer) applied."""
+        from ._checks import check_texts
+
+        return self._tokenize(check_texts(texts))
+
     def __len__(self) -> int:
         return len(self.doc_ids)
 
@@ -150,8 +83,7 @@ class BM25Index:
         Query words that never occur in the corpus are ignored; a query with no known word
         scores every document 0.
         """
-        if not isinstance(query, str):
-            raise TypeError(f"`query` must be a string; got {type(query).__name__} ({query!r:.40}).")
+        check_text(query, "query")
         token_ids = self.retriever.get_tokens_ids(self._tokenize([query])[0])
         if not token_ids:
             return np.zeros(len(self.doc_ids), dtype=np.float64)
@@ -171,11 +103,22 @@ class BM25Index:
 
         Documents with score 0 (no query word in common) are left out, as a search engine would.
         """
-        problems = _Problems()
-        queries = problems.check(_text_mapping, queries, "queries", "query")
-        k = problems.check(check_int, k, "k", minimum=1)
-        problems.raise_if_any()
+        with Problems() as problems:
+            queries = problems.check(check_text_mapping, queries, "queries", what="query")
+            k = problems.check(check_int, k, "k", minimum=1)
         return {qid: _top(self.scores(text), self.doc_ids, k, positive_only=True) for qid, text in queries.items()}
+
+
+BM25_METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
+
+
+def _check_stopwords(stopwords: Any) -> Any:
+    if stopwords is None or isinstance(stopwords, str):
+        return stopwords
+    if isinstance(stopwords, (list, tuple)) and all(isinstance(w, str) for w in stopwords):
+        return list(stopwords)
+    raise TypeError(f"`stopwords` must be a language code such as 'en', a list of words, or None; "
+                    f"got {type(stopwords).__name__}.")
 
 
 def bm25_index(corpus: Mapping, *, k1: float = 1.5, b: float = 0.75, method: str = "lucene",
@@ -206,27 +149,14 @@ def bm25_index(corpus: Mapping, *, k1: float = 1.5, b: float = 0.75, method: str
     ``bm25s.tokenize`` for ids on the queries would number their words in a *new* vocabulary
     that does not match the index's.
     """
-    problems = _Problems()
-    corpus = problems.check(_text_mapping, corpus, "corpus", "doc")
-    for name, value in (("k1", k1), ("b", b)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            problems.add(TypeError(f"`{name}` must be a number >= 0; got {type(value).__name__} ({value!r:.40})."))
-        elif not math.isfinite(value) or value < 0:
-            problems.add(ValueError(f"`{name}` must be a finite number >= 0; got {value!r}."))
-    methods = ("lucene", "robertson", "atire", "bm25l", "bm25+")
-    if not isinstance(method, str):
-        problems.add(TypeError(f"`method` must be one of {list(methods)}; got {type(method).__name__}."))
-    elif method not in methods:
-        problems.add(ValueError(f"`method` must be one of {list(methods)}; got {method!r}."))
-    if stopwords is not None and not isinstance(stopwords, str) and not (
-            isinstance(stopwords, (list, tuple)) and all(isinstance(w, str) for w in stopwords)):
-        problems.add(TypeError(f"`stopwords` must be a language code such as 'en', a list of words, or None; "
-                               f"got {type(stopwords).__name__}."))
-    if stemmer is not None and not callable(stemmer):
-        problems.add(TypeError(f"`stemmer` must be a callable that maps a list of words to their stems, or None; "
-                               f"got {type(stemmer).__name__}."))
-    problems.raise_if_any()
-
+    with Problems() as problems:
+        corpus = problems.check(check_text_mapping, corpus, "corpus", what="doc")
+        k1 = problems.check(check_number, k1, "k1", minimum=0)
+        b = problems.check(check_number, b, "b", minimum=0)
+        method = problems.check(check_choice, method, "method", BM25_METHODS)
+        stopwords = problems.check(_check_stopwords, stopwords)
+        stemmer = problems.check(check_callable, stemmer, "stemmer", optional=True,
+                                 what="a callable that maps a list of words to their stems, or None")
     import bm25s
 
     def tokenize(texts: list[str]) -> list[list[str]]:
@@ -244,11 +174,10 @@ def bm25_run(corpus: Mapping, queries: Mapping, k: int = 100, **params) -> dict:
     ``params`` go to :func:`bm25_index` (``k1``, ``b``, ``method``, ``stopwords``, ``stemmer``).
     Documents that share no word with a query are left out of its ranking.
     """
-    problems = _Problems()
-    corpus = problems.check(_text_mapping, corpus, "corpus", "doc")
-    queries = problems.check(_text_mapping, queries, "queries", "query")
-    k = problems.check(check_int, k, "k", minimum=1)
-    problems.raise_if_any()
+    with Problems() as problems:
+        problems.check(check_text_mapping, corpus, "corpus", what="doc")
+        problems.check(check_text_mapping, queries, "queries", what="query")
+        problems.check(check_int, k, "k", minimum=1)
     return bm25_index(corpus, **params).run(queries, k)
 
 
@@ -270,23 +199,21 @@ def dense_run(query_emb, doc_emb, query_ids, doc_ids, k: int = 100, *, normalize
     -------
     dict : the run ``{query_id: {doc_id: score}}``, ``k`` documents per query.
     """
-    problems = _Problems()
-    Q = problems.check(as_float_array, query_emb, "query_emb", ndim=2)
-    D = problems.check(as_float_array, doc_emb, "doc_emb", ndim=2)
-    qids = problems.check(_ids, query_ids, "query_ids", unique=True)
-    dids = problems.check(_ids, doc_ids, "doc_ids", unique=True)
-    k = problems.check(check_int, k, "k", minimum=1)
-    if not isinstance(normalize, bool):
-        problems.add(TypeError(f"`normalize` must be True or False; got {type(normalize).__name__}."))
-    problems.raise_if_any()
-    if Q.shape[1] != D.shape[1]:
-        problems.add(ValueError(f"`query_emb` has dimension {Q.shape[1]} but `doc_emb` has {D.shape[1]}; "
-                                "encode queries and documents with the same model."))
-    if len(qids) != Q.shape[0]:
-        problems.add(ValueError(f"`query_ids` has {len(qids)} ids for {Q.shape[0]} rows of `query_emb`."))
-    if len(dids) != D.shape[0]:
-        problems.add(ValueError(f"`doc_ids` has {len(dids)} ids for {D.shape[0]} rows of `doc_emb`."))
-    problems.raise_if_any()
+    with Problems() as problems:
+        Q = problems.check(as_float_array, query_emb, "query_emb", ndim=2)
+        D = problems.check(as_float_array, doc_emb, "doc_emb", ndim=2)
+        qids = problems.check(check_ids, query_ids, "query_ids")
+        dids = problems.check(check_ids, doc_ids, "doc_ids")
+        k = problems.check(check_int, k, "k", minimum=1)
+        normalize = problems.check(check_bool, normalize, "normalize")
+    with Problems() as problems:
+        if Q.shape[1] != D.shape[1]:
+            problems.add(ValueError(f"`query_emb` has dimension {Q.shape[1]} but `doc_emb` has {D.shape[1]}; "
+                                    "encode queries and documents with the same model."))
+        if len(qids) != Q.shape[0]:
+            problems.add(ValueError(f"`query_ids` has {len(qids)} ids for {Q.shape[0]} rows of `query_emb`."))
+        if len(dids) != D.shape[0]:
+            problems.add(ValueError(f"`doc_ids` has {len(dids)} ids for {D.shape[0]} rows of `doc_emb`."))
     if normalize:
         from .similarity import normalize as unit
 
@@ -299,11 +226,7 @@ def dense_run(query_emb, doc_emb, query_ids, doc_ids, k: int = 100, *, normalize
 # ---- late interaction (multi-vector) ---------------------------------------------------------
 
 def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise ValueError(f"`{name}` has a zero token vector (row {int(np.flatnonzero(norms.ravel() == 0)[0])}); "
-                         "its cosine is undefined.")
-    return x / norms
+    return x / check_nonzero_rows(x, name, why="a zero token vector has no cosine")[:, None]
 
 
 def maxsim(query_tokens, doc_tokens) -> float:
@@ -321,10 +244,9 @@ def maxsim(query_tokens, doc_tokens) -> float:
     -------
     float : between ``-n_query_tokens`` and ``n_query_tokens``.
     """
-    problems = _Problems()
-    q = problems.check(as_float_array, query_tokens, "query_tokens", ndim=2)
-    d = problems.check(as_float_array, doc_tokens, "doc_tokens", ndim=2)
-    problems.raise_if_any()
+    with Problems() as problems:
+        q = problems.check(as_float_array, query_tokens, "query_tokens", ndim=2)
+        d = problems.check(as_float_array, doc_tokens, "doc_tokens", ndim=2)
     if q.shape[1] != d.shape[1]:
         raise ValueError(f"`query_tokens` has dimension {q.shape[1]} but `doc_tokens` has {d.shape[1]}; "
                          "take both from the same model.")
@@ -349,12 +271,11 @@ def maxsim_rerank(run: Mapping, query_tokens: Mapping, doc_tokens: Mapping, top:
     -------
     dict : a run with the MaxSim scores of those documents.
     """
-    problems = _Problems()
-    run = problems.check(_run, run, "run")
-    query_tokens = problems.check(_token_mapping, query_tokens, "query_tokens")
-    doc_tokens = problems.check(_token_mapping, doc_tokens, "doc_tokens")
-    top = problems.check(check_int, top, "top", minimum=1)
-    problems.raise_if_any()
+    with Problems() as problems:
+        run = problems.check(check_run, run, "run")
+        query_tokens = problems.check(_token_mapping, query_tokens, "query_tokens")
+        doc_tokens = problems.check(_token_mapping, doc_tokens, "doc_tokens")
+        top = problems.check(check_int, top, "top", minimum=1)
     missing_q = [q for q in run if q not in query_tokens]
     if missing_q:
         raise ValueError(f"`query_tokens` lacks the token vectors of {len(missing_q)} query(ies) of `run`, "
@@ -362,7 +283,7 @@ def maxsim_rerank(run: Mapping, query_tokens: Mapping, doc_tokens: Mapping, top:
     unit_docs: dict = {}
     out = {}
     for qid, scores in run.items():
-        candidates = rank_run(scores)[:top]
+        candidates = _rank(scores)[:top]
         if not candidates:
             out[qid] = {}
             continue
@@ -408,28 +329,28 @@ def rrf(runs: Sequence[Mapping], k: int = 60, top: int = 100) -> dict:
     -------
     dict : the fused run, for every query found in any of ``runs``.
     """
-    problems = _Problems()
-    if isinstance(runs, Mapping) or isinstance(runs, (str, bytes)) or not isinstance(runs, Sequence):
-        problems.add(TypeError(f"`runs` must be a list of runs (dicts {{query_id: {{doc_id: score}}}}); "
-                               f"got {type(runs).__name__}. One run: rrf([run])."))
-        checked = None
-    elif not runs:
-        problems.add(ValueError("`runs` is empty; pass at least one run."))
-        checked = None
-    else:
-        checked = [problems.check(_run, r, f"runs[{i}]") for i, r in enumerate(runs)]
-    k = problems.check(check_int, k, "k", minimum=0)
-    top = problems.check(check_int, top, "top", minimum=1)
-    problems.raise_if_any()
+    with Problems() as problems:
+        checked = problems.check(_check_runs, runs)
+        k = problems.check(check_int, k, "k", minimum=0)
+        top = problems.check(check_int, top, "top", minimum=1)
     queries = sorted({q for r in checked for q in r}, key=str)
     fused = {}
     for q in queries:
         total: dict = {}
         for r in checked:
-            for rank, d in enumerate(rank_run(r.get(q, {})), start=1):
+            for rank, d in enumerate(_rank(r.get(q, {})), start=1):
                 total[d] = total.get(d, 0.0) + 1.0 / (k + rank)
-        fused[q] = {d: total[d] for d in rank_run(total)[:top]}
+        fused[q] = {d: total[d] for d in _rank(total)[:top]}
     return fused
+
+
+def _check_runs(runs: Any) -> list[dict]:
+    if isinstance(runs, (Mapping, str, bytes)) or not isinstance(runs, Sequence):
+        raise TypeError(f"`runs` must be a list of runs (dicts {{query_id: {{doc_id: score}}}}); "
+                        f"got {type(runs).__name__}. One run: rrf([run]).")
+    if not runs:
+        raise ValueError("`runs` is empty; pass at least one run.")
+    return [check_run(r, f"runs[{i}]") for i, r in enumerate(runs)]
 
 
 # ---- scoring ---------------------------------------------------------------------------------
@@ -443,19 +364,14 @@ def compare_runs(qrels: Mapping, runs: Mapping, metrics: Sequence[str] = ("ndcg@
     runs : ``{name: run}``, e.g. ``{"BM25": bm25, "dense": dense}``; rows keep this order
     metrics : names understood by :func:`course_utils.metrics.evaluate`
     """
-    problems = _Problems()
-    if not isinstance(runs, Mapping):
-        problems.add(TypeError(f"`runs` must be a dict {{name: run}}; got {type(runs).__name__}."))
-    elif not runs:
-        problems.add(ValueError("`runs` is empty; pass at least one {name: run}."))
-    else:
+    with Problems() as problems:
+        qrels = problems.check(check_run, qrels, "qrels", what="grade")
+        runs = problems.check(check_mapping, runs, "runs", what="{name: run}", allow_empty=False)
+        if isinstance(metrics, str) or not isinstance(metrics, Sequence):
+            problems.add(TypeError(f"`metrics` must be a list of metric names such as ['ndcg@10']; got {type(metrics).__name__}."))
+    with Problems() as problems:
         for name, r in runs.items():
-            problems.check(_run, r, f"runs[{name!r}]")
-    if not isinstance(qrels, Mapping):
-        problems.add(TypeError(f"`qrels` must be a dict {{query_id: {{doc_id: grade}}}}; got {type(qrels).__name__}."))
-    if isinstance(metrics, str) or not isinstance(metrics, Sequence):
-        problems.add(TypeError(f"`metrics` must be a list of metric names such as ['ndcg@10']; got {type(metrics).__name__}."))
-    problems.raise_if_any()
+            problems.check(check_run, r, f"runs[{name!r}]")
     import pandas as pd
 
     rows = {name: evaluate(qrels, r, list(metrics)) for name, r in runs.items()}

@@ -22,50 +22,39 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_choice, check_int
+from ._checks import Problems, check_bool, check_choice, check_text
 
 POOLS = ("mean", "first", "last")
 
 
 # ---- argument checks -----------------------------------------------------------------------
 
-def _tokenizer_problem(tokenizer: Any) -> str | None:
+def _check_tokenizer(tokenizer: Any) -> Any:
     if not callable(tokenizer) or not hasattr(tokenizer, "convert_ids_to_tokens"):
-        return (f"`tokenizer` must be a Hugging Face tokenizer, e.g. the first item of "
-                f"load_token_encoder('all-MiniLM-L6-v2'); got {type(tokenizer).__name__}.")
+        raise TypeError(f"`tokenizer` must be a Hugging Face tokenizer, e.g. the first item of "
+                        f"load_token_encoder('all-MiniLM-L6-v2'); got {type(tokenizer).__name__}.")
     if not getattr(tokenizer, "is_fast", False):
-        return (f"`tokenizer` must be a fast (Rust-backed) tokenizer, which reports the character span of "
-                f"every token; got {type(tokenizer).__name__}, a slow one. Load it with "
-                "AutoTokenizer.from_pretrained(..., use_fast=True).")
-    return None
+        raise TypeError(f"`tokenizer` must be a fast (Rust-backed) tokenizer, which reports the character span of "
+                        f"every token; got {type(tokenizer).__name__}, a slow one. Load it with "
+                        "AutoTokenizer.from_pretrained(..., use_fast=True).")
+    return tokenizer
 
 
-def _model_problem(model: Any) -> str | None:
+def _check_model(model: Any) -> Any:
     if not callable(model) or not hasattr(model, "config") or not hasattr(model, "parameters"):
-        return (f"`model` must be a Hugging Face transformer (a torch module with a `config`), e.g. the "
-                f"second item of load_token_encoder('all-MiniLM-L6-v2'); got {type(model).__name__}.")
+        raise TypeError(f"`model` must be a Hugging Face transformer (a torch module with a `config`), e.g. the "
+                        f"second item of load_token_encoder('all-MiniLM-L6-v2'); got {type(model).__name__}.")
     if not isinstance(getattr(model.config, "num_hidden_layers", None), int):
-        return "`model.config` has no `num_hidden_layers`; pass an encoder such as BERT, MiniLM or MPNet."
-    return None
+        raise TypeError("`model.config` has no `num_hidden_layers`; pass an encoder such as BERT, MiniLM or MPNet.")
+    return model
 
 
-def _text_problem(value: Any, name: str) -> str | None:
-    if not isinstance(value, str):
-        return f"`{name}` must be a string; got {type(value).__name__} ({value!r:.40})."
-    return None
-
-
-def _bool_problem(value: Any, name: str) -> str | None:
-    if not isinstance(value, (bool, np.bool_)):
-        return f"`{name}` must be True or False; got {type(value).__name__} ({value!r:.40})."
-    return None
-
-
-def _raise_type_problems(*problems: str | None) -> None:
-    """Raise one TypeError that lists every wrong-typed argument, so all can be fixed at once."""
-    found = [p for p in problems if p]
-    if found:
-        raise TypeError(" ".join(found))
+def _check_layer(layer: Any) -> int | str:
+    if isinstance(layer, str) and layer == "all":
+        return layer
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+        raise TypeError(f"`layer` must be an integer (0 = embeddings, -1 = last) or 'all'; got {type(layer).__name__} ({layer!r:.40}).")
+    return int(layer)
 
 
 def _check_values(text: str, word: str) -> None:
@@ -158,10 +147,13 @@ def word_token_spans(tokenizer, text: str, word: str, *, ignore_case: bool = Tru
     >>> word_token_spans(tokenizer, "Embeddings map words; embeddings are vectors.", "embeddings")
     [(1, 5), (8, 12)]
     """
-    _raise_type_problems(_tokenizer_problem(tokenizer), _text_problem(text, "text"),
-                         _text_problem(word, "word"), _bool_problem(ignore_case, "ignore_case"))
+    with Problems() as problems:
+        problems.check(_check_tokenizer, tokenizer)
+        problems.check(check_text, text, "text")
+        problems.check(check_text, word, "word")
+        ignore_case = problems.check(check_bool, ignore_case, "ignore_case")
     _check_values(text, word)
-    return _encode_and_find(tokenizer, text, word, bool(ignore_case))[1]
+    return _encode_and_find(tokenizer, text, word, ignore_case)[1]
 
 
 def word_vectors(tokenizer, model, text: str, word: str, *, layer: int | str = -1, pool: str = "mean",
@@ -193,18 +185,16 @@ def word_vectors(tokenizer, model, text: str, word: str, *, layer: int | str = -
         vectors random: call ``model.eval()``), a tokenizer that does not belong to the model,
         or a text longer than the model can read.
     """
-    layer_problem = None
-    if not (isinstance(layer, str) and layer == "all"):
-        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-            layer_problem = f"`layer` must be an integer (0 = embeddings, -1 = last) or 'all'; got {type(layer).__name__} ({layer!r:.40})."
-    pool_problem = None if isinstance(pool, str) else f"`pool` must be one of {list(POOLS)}; got {type(pool).__name__}."
-    _raise_type_problems(_tokenizer_problem(tokenizer), _model_problem(model), _text_problem(text, "text"),
-                         _text_problem(word, "word"), layer_problem, pool_problem,
-                         _bool_problem(ignore_case, "ignore_case"))
-    check_choice(pool, "pool", POOLS)
+    with Problems() as problems:
+        problems.check(_check_tokenizer, tokenizer)
+        problems.check(_check_model, model)
+        problems.check(check_text, text, "text")
+        problems.check(check_text, word, "word")
+        layer = problems.check(_check_layer, layer)
+        pool = problems.check(check_choice, pool, "pool", POOLS)
+        ignore_case = problems.check(check_bool, ignore_case, "ignore_case")
     n_layers = model.config.num_hidden_layers
     if layer != "all":
-        layer = check_int(layer, "layer")
         if not -(n_layers + 1) <= layer <= n_layers:
             raise ValueError(f"`layer` must be between {-(n_layers + 1)} and {n_layers} for this {n_layers}-layer model "
                              f"(0 = embeddings, {n_layers} or -1 = last); got {layer}.")
@@ -216,7 +206,7 @@ def word_vectors(tokenizer, model, text: str, word: str, *, layer: int | str = -
         raise ValueError(f"`tokenizer` has {len(tokenizer):,} tokens but `model` knows only {vocab:,}: they do not "
                          "belong together. Load both from the same model, e.g. with load_token_encoder(name).")
     _check_values(text, word)
-    enc, spans = _encode_and_find(tokenizer, text, word, bool(ignore_case))
+    enc, spans = _encode_and_find(tokenizer, text, word, ignore_case)
     limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512),
                 int(getattr(model.config, "max_position_embeddings", 512) or 512))
     if len(enc["input_ids"]) > limit:

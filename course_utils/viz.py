@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_float_array, check_int
+from ._checks import as_float_array, check_int, check_text
 
 MARKER_SIZE = {2: 8, 3: 4}
 
@@ -32,12 +32,6 @@ def _check_items(items: Any, name: str, *, optional: bool = False) -> list | Non
                         f"got {type(items).__name__}.")
     items = list(np.asarray(items).ravel()) if isinstance(items, np.ndarray) else list(items)
     return items
-
-
-def _check_title(title: Any, name: str) -> str | None:
-    if title is not None and not isinstance(title, str):
-        raise TypeError(f"`{name}` must be a string or None; got {type(title).__name__}.")
-    return title
 
 
 def _check_points(points: Any, n_dims: int, n_labels: int) -> np.ndarray:
@@ -55,7 +49,7 @@ def _check_points(points: Any, n_dims: int, n_labels: int) -> np.ndarray:
 def _scatter(points, labels, groups, title, digits, axis_titles, n_dims: int):
     labels = _check_items(labels, "labels")
     groups = _check_items(groups, "groups", optional=True)
-    title = _check_title(title, "title")
+    title = None if title is None else check_text(title, "title")
     digits = check_int(digits, "digits", minimum=0)
     if axis_titles is not None:
         if isinstance(axis_titles, str) or not isinstance(axis_titles, Sequence):

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import html
 import math
-import numbers
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from ._checks import as_float_array, check_int
+from ._checks import as_float_array, check_int, check_number
 from .similarity import cosine, dot, euclidean
 
 #: Where :func:`similarity_explorer` starts; a notebook's static twin uses the same state.
@@ -27,21 +26,6 @@ LENGTH_RANGE = (0.1, 3.0)
 REPORT_KEYS = ("cosine", "dot", "euclidean", "angle_deg", "norm_a", "norm_b")
 
 
-def _check_number(value: Any, name: str, *, low: float | None = None, high: float | None = None,
-                  strictly_positive: bool = False) -> float:
-    """Return ``value`` as a float, or raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a number; got {type(value).__name__} ({value!r:.40}).")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a finite number; got {value}.")
-    if strictly_positive and value <= 0:
-        raise ValueError(f"`{name}` must be > 0; got {value}. A vector of length 0 has no direction.")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"`{name}` must be between {low} and {high}; got {value}.")
-    return value
-
-
 def polar_to_vector(angle_deg: float, length: float) -> np.ndarray:
     """The 2-D vector with a given angle and length: shape ``(2,)``.
 
@@ -50,8 +34,8 @@ def polar_to_vector(angle_deg: float, length: float) -> np.ndarray:
     angle_deg : angle in degrees, counter-clockwise from the x-axis
     length : the vector's Euclidean length, > 0
     """
-    angle = math.radians(_check_number(angle_deg, "angle_deg"))
-    length = _check_number(length, "length", strictly_positive=True)
+    angle = math.radians(check_number(angle_deg, "angle_deg"))
+    length = check_number(length, "length", above=0)
     return np.array([length * math.cos(angle), length * math.sin(angle)])
 
 
@@ -87,7 +71,7 @@ def format_report(report: Mapping, digits: int = 3) -> str:
     lacking = [k for k in REPORT_KEYS if k not in report]
     if lacking:
         raise ValueError(f"`report` lacks the key(s) {lacking}; pass the dict returned by similarity_report(a, b).")
-    r = {k: _check_number(report[k], f"report[{k!r}]") for k in REPORT_KEYS}
+    r = {k: check_number(report[k], f"report[{k!r}]") for k in REPORT_KEYS}
     return "\n".join([
         f"|a| = {r['norm_a']:.{d}f}   |b| = {r['norm_b']:.{d}f}   angle = {r['angle_deg']:.1f} degrees",
         f"cosine    = {r['cosine']:.{d}f}",
@@ -112,7 +96,7 @@ def plot_vectors(a, b, ax=None, *, limit: float | None = None):
     if limit is None:
         limit = max(LENGTH_RANGE[1], float(np.abs(np.concatenate([a, b])).max())) * 1.1
     else:
-        limit = _check_number(limit, "limit", strictly_positive=True)
+        limit = check_number(limit, "limit", above=0)
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -148,10 +132,10 @@ def similarity_explorer(angle_a: float = EXPLORER_DEFAULTS["angle_a"],
     from matplotlib.figure import Figure
 
     start = {
-        "angle_a": _check_number(angle_a, "angle_a", low=ANGLE_RANGE[0], high=ANGLE_RANGE[1]),
-        "length_a": _check_number(length_a, "length_a", low=LENGTH_RANGE[0], high=LENGTH_RANGE[1]),
-        "angle_b": _check_number(angle_b, "angle_b", low=ANGLE_RANGE[0], high=ANGLE_RANGE[1]),
-        "length_b": _check_number(length_b, "length_b", low=LENGTH_RANGE[0], high=LENGTH_RANGE[1]),
+        "angle_a": check_number(angle_a, "angle_a", minimum=ANGLE_RANGE[0], maximum=ANGLE_RANGE[1]),
+        "length_a": check_number(length_a, "length_a", minimum=LENGTH_RANGE[0], maximum=LENGTH_RANGE[1]),
+        "angle_b": check_number(angle_b, "angle_b", minimum=ANGLE_RANGE[0], maximum=ANGLE_RANGE[1]),
+        "length_b": check_number(length_b, "length_b", minimum=LENGTH_RANGE[0], maximum=LENGTH_RANGE[1]),
     }
     style = {"description_width": "80px"}
     sliders = {

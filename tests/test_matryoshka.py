@@ -133,10 +133,12 @@ def test_stored_vectors_errors():
         M.stored_vectors(TEXTS, bad)
 
 
-def test_import_is_light():
+def test_package_import_does_not_import_torch():
+    """``import course_utils`` stays light; the matryoshka module imports torch at its top, like losses."""
     import subprocess
     import sys
 
-    code = "import sys, course_utils.matryoshka; print('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    code = ("import sys, course_utils; a = 'torch' in sys.modules; import course_utils.matryoshka as m; "
+            "print(a, 'torch' in sys.modules, m.StoredVectors.__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False", "False"]
+    assert out == ["False", "True", "course_utils.matryoshka"]

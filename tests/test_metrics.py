@@ -121,3 +121,18 @@ def test_sts_correlation_scale():
     out = M.sts_correlation([0.1, 0.4, 0.35, 0.8], [0, 1, 2, 3])
     assert math.isclose(out["spearman"], 80.0)
     assert 0 < out["pearson"] <= 100
+
+
+def test_per_query_equals_evaluate_per_query():
+    from course_utils.metrics import evaluate, per_query
+
+    qrels = {"1": {"a": 2, "b": 0}, "2": {"c": 1}, "3": {"d": 1}}
+    run = {"1": {"a": 0.9, "b": 0.8}, "2": {"a": 0.5, "c": 0.1}}
+    values = per_query(qrels, run, "ndcg@10")
+    assert values == evaluate(qrels, run, ["ndcg@10"], per_query=True)["per_query"]["ndcg@10"]
+    assert set(values) == {"1", "2"}                      # trec_eval: queries the run lacks are ignored
+    assert set(per_query(qrels, run, "map", missing="zero")) == {"1", "2", "3"}
+    with pytest.raises(TypeError, match="metric"):
+        per_query(qrels, run, ["map", "mrr"])
+    with pytest.raises(ValueError, match="unknown metric"):
+        per_query(qrels, run, "ndgc@10")

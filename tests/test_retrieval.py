@@ -264,3 +264,14 @@ def test_import_has_no_side_effects():
     code = "import sys, course_utils.retrieval; print('bm25s' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_bm25_index_tokenize_is_the_index_tokenizer():
+    index = R.bm25_index(CORPUS)
+    words = index.tokenize(["The shock waves of the wings"])
+    assert words == [w for w in words]  # a list of lists
+    assert "the" not in words[0] and "shock" in words[0]      # bm25s's English stop words are dropped
+    scores = index.scores("shock")
+    assert scores.shape == (len(CORPUS),)
+    with pytest.raises(TypeError, match="texts"):
+        index.tokenize("a single string")
