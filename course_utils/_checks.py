@@ -249,16 +249,14 @@ def check_text_mapping(value: Any, name: str, *, what: str) -> dict:
 
 def check_scores(value: Any, name: str, *, what: str = "score") -> dict:
     """Return ``value`` as a dict {id: finite number}: one query's entry of a run, or of qrels."""
-    if not isinstance(value, Mapping):
-        raise TypeError(f"`{name}` must be a dict {{doc_id: {what}}}; got {type(value).__name__}.")
+    value = check_mapping(value, name, what=f"{{doc_id: {what}}}")
     for key, s in value.items():
         if isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(s):
             raise ValueError(f"`{name}[{key!r}]` must be a finite number (a {what}); got {s!r:.40}.")
-    return dict(value)
+    return value
 
 
 def check_run(value: Any, name: str, *, what: str = "score") -> dict:
     """Return ``value`` as a run (or qrels) ``{query_id: {doc_id: number}}``, or raise."""
-    if not isinstance(value, Mapping):
-        raise TypeError(f"`{name}` must be a dict {{query_id: {{doc_id: {what}}}}}; got {type(value).__name__}.")
+    value = check_mapping(value, name, what=f"{{query_id: {{doc_id: {what}}}}}")
     return {q: check_scores(entry, f"{name}[{q!r}]", what=what) for q, entry in value.items()}
