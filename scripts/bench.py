@@ -192,6 +192,7 @@ def run_warm(paths: list[Path], args) -> tuple[list[str], list[str], bool]:
     runs_table = ["| notebook | runs (s) | median (s) | max (s) | max / median | no run > 2x median |",
                   "|---|---|---:|---:|---:|---|"]
     problems, failed = [], False
+    context = context_line(args)
     print("\n".join(table), flush=True)
     for path in paths:
         runs = []
@@ -215,11 +216,12 @@ def run_warm(paths: list[Path], args) -> tuple[list[str], list[str], bool]:
             marks = ", ".join(f"{w:.1f}" + ("*" if i in slow else "") for i, w in enumerate(walls))
             runs_table.append(f"| {label(path)} | {marks} | {median:.1f} | {max(walls):.1f} | "
                               f"{max(walls) / median:.2f} | {'yes' if not slow else 'NO'} |")
-            print(runs_table[-1], flush=True)
-    sections = ["", context_line(args), "", *table]
+    if n > 1:
+        print("\n" + "\n".join(runs_table), flush=True)
+    sections = ["", context, "", *table]
     repeat = []
     if n > 1:
-        repeat = ["", f"Each notebook {n} times in a row, in a fresh kernel each time. "
+        repeat = ["", context, f"Each notebook {n} times in a row, in a fresh kernel each time. "
                       f"A `*` marks a run longer than {SLOW_FACTOR:g}x its notebook's median (or stalled).",
                   "", *runs_table]
     if problems:
@@ -232,6 +234,7 @@ def run_cold(paths: list[Path], args) -> tuple[list[str], bool]:
     table = ["| notebook | first-use wall time (s) | budget (s) | peak memory (MiB) | cache written (MiB) | within budget |",
              "|---|---:|---:|---:|---:|---|"]
     problems, failed = [], False
+    context = context_line(args)
     print("\n".join(table), flush=True)
     base = Path(args.cold_dir) if args.cold_dir else None
     for path in paths:
@@ -249,7 +252,7 @@ def run_cold(paths: list[Path], args) -> tuple[list[str], bool]:
         print(line, flush=True)
         table.append(line)
     mirror = os.environ.get("COURSE_DATA_MIRROR")
-    sections = ["", context_line(args),
+    sections = ["", context,
                 f"Each notebook with a fresh, empty COURSE_CACHE_DIR; datasets from "
                 f"{'the mirror' if mirror else 'the cache or a download'}. "
                 "\"cache written\" is what the run left in it (unpacked models, embeddings).", "", *table]

@@ -341,6 +341,9 @@ def test_postbuild_runs_offline_in_a_clean_venv(tmp_path):
     assert len(BUILD_LINE.findall(script)) == 1, "postBuild's build line changed: update this test"
     code = f"import json; from course_utils.embcache import build; build(json.loads({json.dumps(SMALL_PLAN)!r}))"
     script = BUILD_LINE.sub(lambda _m: "python -c " + shlex.quote(code), script)
+    # traced with a clock in the trace prompt: how long each step took (bash ignores a PS4 passed
+    # in the environment when run as root, so it is set in the script)
+    script = "PS4='+ @$(date +%s.%N) '\nset -x\n" + script
     (tmp_path / "postBuild.offline").write_text(script)
     cache = tmp_path / "cache"
     env = {k: v for k, v in os.environ.items()
@@ -353,9 +356,7 @@ def test_postbuild_runs_offline_in_a_clean_venv(tmp_path):
     prefix = offline_prefix()
     if IN_CI and os.geteuid() == 0:
         assert prefix, "as root, `unshare --net` should work: the run would not be proved offline"
-    # bash -x with a clock in its trace prompt: how long each step of postBuild took
-    env["PS4"] = "+ @$(date +%s.%N) "
-    run = subprocess.run([*prefix, "bash", "-x", str(tmp_path / "postBuild.offline")], cwd=checkout, env=env,
+    run = subprocess.run([*prefix, "bash", str(tmp_path / "postBuild.offline")], cwd=checkout, env=env,
                          capture_output=True, text=True, timeout=1500)
     end = time.time()
     log = run.stdout + run.stderr
@@ -395,6 +396,8 @@ print(json.dumps({{
     settings = Path(found["settings"])
     assert settings.is_relative_to(venv.resolve()) or settings.is_relative_to(venv), settings
     assert json.loads(settings.read_text()) == json.loads((ROOT / "lab-settings" / "overrides.json").read_text())
+    for heavy in (venv, wheelhouse, cache, checkout):  # ~1.2 GB; pytest keeps its last 3 tmp dirs
+        shutil.rmtree(heavy, ignore_errors=True)
 
 
 def _installed(name: str) -> bool:
