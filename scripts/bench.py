@@ -16,9 +16,9 @@ Modes (options combine with a list of notebooks; default: all, solutions too):
   first (unpacking all-mpnet-base-v2, encoding) is part of its time.
 
 Stalls: a run is stopped and reported as ``STALLED: <notebook> exceeded N s`` once it exceeds
-``--timeout`` seconds, or ``STALLED: <notebook> idle for N s ...`` once neither the client nor its
-kernel has used any CPU for ``--idle`` seconds (how the earlier stalls looked: the kernel idle in
-epoll_wait while the client waited); the benchmark then goes on with the next run.
+``--timeout`` seconds, or ``STALLED: <notebook> idle for N s ...`` once the client and its kernel
+together have used less than 2% of one core for ``--idle`` seconds (how the earlier stalls
+looked: the kernel idle in epoll_wait while the client waited); the benchmark then goes on.
 
 Results go to stdout and to bench/results.md (``--output``), each mode into its own section
 between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``; anything outside those markers
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
                         help="stop a run after S seconds and report it as STALLED (default 300; 1800 with --cold)")
     parser.add_argument("--idle", type=float, default=120, metavar="S",
-                        help="stop a run whose client and kernel used no CPU for S seconds (0: never; default 120)")
+                        help="stop a run whose client and kernel used < 2%% of a core for S seconds (0: never; default 120)")
     parser.add_argument("--cold-dir", default=None, help="where --cold makes its temporary caches (default: the system temp dir)")
     parser.add_argument("--no-encode", action="store_true", help="skip the encode throughput part")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.md", help="results file to update")
