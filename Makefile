@@ -1,10 +1,15 @@
 # Embeddings, hands-on — the README's two commands, plus the benchmark.
 #   make lab    install if needed, then open JupyterLab on the first notebook
 #   make test   install if needed, then unit tests and every notebook under strict nbval
-#   make bench  wall time and peak memory of every notebook; encode throughput
+#   make unit   the unit tests alone (slow ones too; the 15 slowest are listed at the end);
+#               PYTEST_ARGS="-m 'not slow'" skips the slow ones, e.g. while editing
+#   make bench  wall time and peak memory of every notebook; encode throughput.
+#               BENCH_ARGS="--repeat 5" runs each notebook 5 times in a row; "--cold" measures first
+#               use with an empty cache; stalls are stopped and reported (scripts/bench.py --help)
 #   make embeddings  compute once the evaluation-set embeddings notebooks 05, 07 and 10 read
 #               (about 25 min on a 2-core laptop; `make test` and `make bench` run it first)
-# The install step runs again only when a requirements file or pyproject.toml changes.
+# The install step runs again only when a requirements file or pyproject.toml changes; it also
+# installs the course's JupyterLab settings (lab-settings/: no news pop-up, no update check).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -23,10 +28,13 @@ endif
 # Jupyter refuses to run as root unless told (containers, some cloud machines).
 LABARGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL  := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
+LABSETTINGS := $(VENV)/.course-lab-settings
+PYTEST_ARGS ?=
+BENCH_ARGS  ?=
 
 .PHONY: install lab test unit embeddings notebooks bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(LABSETTINGS)
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,13 +45,18 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(RUNENV) $(BIN)/python -m course_utils.models prepare
 	touch $(STAMP)
 
+$(LABSETTINGS): lab-settings/overrides.json scripts/install_lab_settings.py $(STAMP)
+	$(BIN)/python scripts/install_lab_settings.py
+	touch $(LABSETTINGS)
+
 lab: install
 	$(LABENV) $(BIN)/jupyter lab $(LABARGS) notebooks/00_course_tour.ipynb
 
 test: install unit embeddings notebooks
 
-unit:
-	$(RUNENV) $(BIN)/python -m pytest tests -q
+# Slow tests (marked `slow`: the browser test, the offline postBuild run, ...) run too.
+unit: install
+	$(RUNENV) $(BIN)/python -m pytest tests -q -rs --durations=15 $(PYTEST_ARGS)
 
 # Encodes STS Benchmark and Cranfield with MiniLM, mpnet and E5 into the course cache; an entry
 # already there is only read back and hash-checked, so a second run takes seconds.
@@ -54,7 +67,7 @@ notebooks:
 	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q notebooks
 
 bench: install embeddings
-	$(RUNENV) $(BIN)/python scripts/bench.py
+	$(RUNENV) $(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV)

