@@ -164,9 +164,12 @@ def ge2e_embed(encoder: Any, waveforms, sample_rate: int, *, batch_size: int = 6
         batch_size = problems.check(check_int, batch_size, "batch_size", minimum=1)
     windows, owner = [], []
     for k, wave in enumerate(waves):
-        audio = preprocess_wav(_resample(wave, sample_rate, WHISPER_RATE), source_sr=WHISPER_RATE)
-        if len(audio) == 0:   # voice detection removed everything: use the recording as it is
-            audio = _resample(wave, sample_rate, WHISPER_RATE)
+        raw = _resample(wave, sample_rate, WHISPER_RATE)
+        # silence has no volume to normalise (resemblyzer would divide by zero); voice detection may
+        # also remove everything: then the recording is used as it is
+        audio = preprocess_wav(raw, source_sr=WHISPER_RATE) if np.any(raw) else raw
+        if len(audio) == 0:
+            audio = raw
         wav_slices, mel_slices = encoder.compute_partial_slices(len(audio), rate=1.3, min_coverage=0.75)
         audio = np.pad(audio, (0, max(0, wav_slices[-1].stop - len(audio))))
         mel = ge2e_audio.wav_to_mel_spectrogram(audio)                    # (frames, 40)

@@ -406,7 +406,7 @@ class AudioMAEEncoder:
         return pooled.numpy()
 
 
-def timm_vit_to_transformers(state: dict, config: Any) -> dict:
+def _timm_vit_to_transformers(state: dict, config: Any) -> dict:
     """A timm ``VisionTransformer`` state dict renamed (and ``qkv`` split) for ``transformers.ViTModel``."""
     out = {"embeddings.cls_token": state["cls_token"], "embeddings.position_embeddings": state["pos_embed"],
            "embeddings.patch_embeddings.projection.weight": state["patch_embed.proj.weight"],
@@ -519,7 +519,7 @@ def _load_audiomae(path_or_id: str, spec: ModelSpec, local_only: bool) -> AudioM
                        intermediate_size=state["blocks.0.mlp.fc1.weight"].shape[0], layer_norm_eps=1e-6,
                        hidden_act="gelu", qkv_bias=True)
     vit = ViTModel(config, add_pooling_layer=False)
-    missing, unexpected = vit.load_state_dict(timm_vit_to_transformers(state, config), strict=False)
+    missing, unexpected = vit.load_state_dict(_timm_vit_to_transformers(state, config), strict=False)
     if unexpected or any(not k.startswith("layernorm.") for k in missing):
         raise ModelUnavailableError(f"{spec.name}: the weights do not fit a ViT (missing {missing[:3]}, "
                                     f"unexpected {unexpected[:3]}).")
