@@ -406,23 +406,34 @@ class AudioMAEEncoder:
         return pooled.numpy()
 
 
-def _timm_vit_to_transformers(state: dict, config: Any) -> dict:
-    """A timm ``VisionTransformer`` state dict renamed (and ``qkv`` split) for ``transformers.ViTModel``."""
+def _timm_vit_to_transformers(state: dict, config: Any, target_keys) -> dict:
+    """A timm ``VisionTransformer`` state dict renamed (and ``qkv`` split) for ``transformers.ViTModel``.
+
+    ``target_keys`` are the ViTModel's own parameter names: transformers 5 calls a block's parts
+    ``layers.i.attention.q_proj`` / ``o_proj`` / ``mlp.fc1``, transformers 4 called them
+    ``encoder.layer.i.attention.attention.query`` / ``attention.output.dense`` / ``intermediate.dense``.
+    """
     out = {"embeddings.cls_token": state["cls_token"], "embeddings.position_embeddings": state["pos_embed"],
            "embeddings.patch_embeddings.projection.weight": state["patch_embed.proj.weight"],
            "embeddings.patch_embeddings.projection.bias": state["patch_embed.proj.bias"]}
+    if "layers.0.attention.q_proj.weight" in target_keys:
+        names = {"block": "layers.{i}.", "q": "attention.q_proj", "k": "attention.k_proj", "v": "attention.v_proj",
+                 "o": "attention.o_proj", "fc1": "mlp.fc1", "fc2": "mlp.fc2"}
+    else:
+        names = {"block": "encoder.layer.{i}.", "q": "attention.attention.query", "k": "attention.attention.key",
+                 "v": "attention.attention.value", "o": "attention.output.dense", "fc1": "intermediate.dense",
+                 "fc2": "output.dense"}
     d = config.hidden_size
     for i in range(config.num_hidden_layers):
-        src, dst = f"blocks.{i}.", f"encoder.layer.{i}."
+        src, dst = f"blocks.{i}.", names["block"].format(i=i)
         for part in ("weight", "bias"):
             q, k, v = state[src + f"attn.qkv.{part}"].split(d, dim=0)
-            out.update({dst + f"attention.attention.query.{part}": q, dst + f"attention.attention.key.{part}": k,
-                        dst + f"attention.attention.value.{part}": v,
-                        dst + f"attention.output.dense.{part}": state[src + f"attn.proj.{part}"],
+            out.update({dst + f"{names['q']}.{part}": q, dst + f"{names['k']}.{part}": k, dst + f"{names['v']}.{part}": v,
+                        dst + f"{names['o']}.{part}": state[src + f"attn.proj.{part}"],
                         dst + f"layernorm_before.{part}": state[src + f"norm1.{part}"],
                         dst + f"layernorm_after.{part}": state[src + f"norm2.{part}"],
-                        dst + f"intermediate.dense.{part}": state[src + f"mlp.fc1.{part}"],
-                        dst + f"output.dense.{part}": state[src + f"mlp.fc2.{part}"]})
+                        dst + f"{names['fc1']}.{part}": state[src + f"mlp.fc1.{part}"],
+                        dst + f"{names['fc2']}.{part}": state[src + f"mlp.fc2.{part}"]})
     if "norm.weight" in state:
         out.update({"layernorm.weight": state["norm.weight"], "layernorm.bias": state["norm.bias"]})
     return out
@@ -519,7 +530,7 @@ def _load_audiomae(path_or_id: str, spec: ModelSpec, local_only: bool) -> AudioM
                        intermediate_size=state["blocks.0.mlp.fc1.weight"].shape[0], layer_norm_eps=1e-6,
                        hidden_act="gelu", qkv_bias=True)
     vit = ViTModel(config, add_pooling_layer=False)
-    missing, unexpected = vit.load_state_dict(_timm_vit_to_transformers(state, config), strict=False)
+    missing, unexpected = vit.load_state_dict(_timm_vit_to_transformers(state, config, vit.state_dict()), strict=False)
     if unexpected or any(not k.startswith("layernorm.") for k in missing):
         raise ModelUnavailableError(f"{spec.name}: the weights do not fit a ViT (missing {missing[:3]}, "
                                     f"unexpected {unexpected[:3]}).")
