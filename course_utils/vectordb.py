@@ -46,7 +46,15 @@ __all__ = ["CollectionError", "collection_dir", "new_collection", "connect", "li
 
 
 class CollectionError(RuntimeError):
-    """A collection folder is missing, half-written or damaged; the message says how to rebuild it."""
+    """A collection folder is missing, half-written or damaged; the message says how to rebuild it.
+
+    ``reason`` holds the short cause in the course's words (e.g. "table 'docs' cannot be read"),
+    ``detail`` the storage engine's own message, if any.
+    """
+
+    def __init__(self, message: str, *, reason: str = "", detail: str = ""):
+        super().__init__(message)
+        self.reason, self.detail = reason, detail
 
 
 def _check_name(name: Any) -> str:
@@ -140,11 +148,13 @@ def _table_names(db) -> list[str]:
     return sorted(names)
 
 
-def _damaged(folder: Path, name: str, why: str) -> CollectionError:
+def _damaged(folder: Path, name: str, why: str, exc: BaseException | None = None) -> CollectionError:
+    detail = f"{type(exc).__name__}: {str(exc)[:200]}" if exc is not None else ""
     return CollectionError(
-        f"the collection folder {folder} is damaged or was not completely written ({why}). "
-        f"It cannot be used: delete it with course_utils.vectordb.remove_collection({name!r}) and build the "
-        "collection again (the notebook cell that calls new_collection does it).")
+        f"the collection folder {folder} is damaged or was not completely written ({why}"
+        f"{': ' + detail if detail else ''}). It cannot be used: delete it with "
+        f"course_utils.vectordb.remove_collection({name!r}) and build the collection again "
+        "(the notebook cell that calls new_collection does it).", reason=why, detail=detail)
 
 
 def connect(name: str, *, verify: bool = True):
@@ -174,7 +184,7 @@ def connect(name: str, *, verify: bool = True):
     folder = _root() / name
     if not folder.is_dir():
         raise CollectionError(f"there is no collection {name!r} (no folder {folder}). Build it first with "
-                              f"course_utils.vectordb.new_collection({name!r}).")
+                              f"course_utils.vectordb.new_collection({name!r}).", reason="no such collection")
     marker = folder / MARKER
     if not marker.is_file():
         raise _damaged(folder, name, f"it has no {MARKER}, which is written only after a build finishes")
@@ -182,14 +192,14 @@ def connect(name: str, *, verify: bool = True):
         record = json.loads(marker.read_text())
         tables = dict(record["tables"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise _damaged(folder, name, f"its {MARKER} cannot be read: {type(exc).__name__}") from None
+        raise _damaged(folder, name, f"its {MARKER} cannot be read", exc) from None
     import lancedb
 
     try:
         db = lancedb.connect(str(folder))
         present = set(_table_names(db))
     except Exception as exc:  # the engine's own errors (OSError, RuntimeError, pyo3 panics, ...)
-        raise _damaged(folder, name, f"LanceDB cannot open it: {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise _damaged(folder, name, "LanceDB cannot open it", exc) from None
     for table in sorted(tables):
         if table not in present:
             raise _damaged(folder, name, f"table {table!r} is missing")
@@ -199,8 +209,7 @@ def connect(name: str, *, verify: bool = True):
             if verify:
                 tbl.to_arrow()
         except Exception as exc:
-            raise _damaged(folder, name, f"table {table!r} cannot be read: {type(exc).__name__}: "
-                                         f"{str(exc)[:200]}") from None
+            raise _damaged(folder, name, f"table {table!r} cannot be read", exc) from None
     return db
 
 

@@ -102,8 +102,9 @@ def test_half_written_staging_folder_is_not_listed(cache):
 def test_unreadable_marker_is_refused():
     folder = build()
     (folder / vectordb.MARKER).write_text("{not json")
-    with pytest.raises(CollectionError, match="cannot be read: JSONDecodeError"):
+    with pytest.raises(CollectionError, match="cannot be read: JSONDecodeError") as err:
         connect("demo")
+    assert err.value.reason == f"its {vectordb.MARKER} cannot be read" and err.value.detail.startswith("JSONDecodeError")
 
 
 def test_missing_table_is_refused():
@@ -125,8 +126,9 @@ def test_corrupt_data_file_is_refused():
     folder = build()
     for f in (folder / "docs.lance" / "data").iterdir():
         f.write_bytes(b"\0" * 64)
-    with pytest.raises(CollectionError, match="table 'docs' cannot be read"):
+    with pytest.raises(CollectionError, match="table 'docs' cannot be read") as err:
         connect("demo")
+    assert err.value.reason == "table 'docs' cannot be read" and err.value.detail
 
 
 def test_truncated_data_file_is_refused():
