@@ -46,9 +46,9 @@ def _bit_cases(rng: np.random.Generator) -> list[tuple]:
 _TIES = np.array([[0b1111_0000], [0b0000_1111], [0b1111_0000], [0b1100_0000]], dtype=np.uint8)
 
 
-def _int8_rescore_ndcg(doc_vecs, query_vecs, query_ids, doc_ids, qrels, multiplier=2, k=10):
+def _int8_rescore_ndcg(doc_vecs, query_vecs, query_ids, doc_ids, qrels, multiplier=1, k=10):
     """nDCG@10 of int8 search (documents and queries quantized with the documents' ranges) whose
-    top k * multiplier are rescored with the full float32 vectors."""
+    top k * multiplier are rescored with the full float32 vectors (multiplier 1: the top k reordered)."""
     from sentence_transformers.util.quantization import quantize_embeddings
 
     from ..metrics import evaluate
@@ -89,8 +89,8 @@ register(
     Exercise(
         "11.3", "int8 search, rescored",
         hint="Quantize documents and queries to int8 with calibration_embeddings=doc_vecs, score with the "
-             "int8 dot product (cast to int32 first), keep the 20 best per query, score those 20 again with "
-             "the float32 vectors, and evaluate the run with evaluate(qrels, run, ['ndcg@10']).",
+             "int8 dot product (cast to int32 or float32 first), keep the 10 best per query, score those 10 "
+             "again with the float32 vectors, and evaluate the run with evaluate(qrels, run, ['ndcg@10']).",
         expected=lambda doc_vecs, query_vecs, query_ids, doc_ids, qrels: _int8_rescore_ndcg(
             np.asarray(doc_vecs, dtype=np.float32), np.asarray(query_vecs, dtype=np.float32),
             list(query_ids), list(doc_ids), qrels),
