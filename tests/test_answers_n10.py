@@ -99,3 +99,15 @@ def test_predictions_are_revealed_against_the_data(capsys):
     assert "you predicted 'less than 1 point'" in capsys.readouterr().out
     assert predict("10b.4", "more than 5 points") and reveal("10b.4", table=table)
     assert predict("10b.4", "less than 1 point") and reveal("10b.4", table=table.drop(columns="Clustering"))
+
+
+@pytest.mark.parametrize("exercise_id", ["10a.1", "10a.2", "10a.3", "10b.1", "10b.2", "10b.3"])
+def test_an_unfinished_function_gets_the_same_message_every_time(capsys, exercise_id):
+    def unfinished(*args):
+        ...
+
+    messages = []
+    for _ in range(3):
+        assert not check(exercise_id, unfinished)
+        messages.append(capsys.readouterr().out)
+    assert len(set(messages)) == 1 and "got NoneType None" in messages[0]

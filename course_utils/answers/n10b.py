@@ -65,8 +65,8 @@ def _tables(rng: np.random.Generator) -> list[tuple]:
     import pandas as pd
 
     cases = []
-    for _ in range(5):
-        n_models, n_tasks = int(rng.integers(2, 6)), int(rng.integers(1, 8))
+    for case in range(5):   # the first table has the notebook's shape, so an unfinished answer reads the same each time
+        n_models, n_tasks = (3, 6) if case == 0 else (int(rng.integers(2, 6)), int(rng.integers(1, 8)))
         cases.append((pd.DataFrame(rng.uniform(30, 100, size=(n_models, n_tasks)).round(1),
                                    index=[f"model {i}" for i in range(n_models)],
                                    columns=[f"task {j}" for j in range(n_tasks)]),))
