@@ -15,7 +15,7 @@ NB_DIR = ROOT / "notebooks"
 MAIN = sorted(NB_DIR.glob("*.ipynb"))
 SOLUTIONS = sorted((NB_DIR / "solutions").glob("*.ipynb"))
 ALL = MAIN + SOLUTIONS
-NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
+NAME = re.compile(r"^\d\d[a-z]?_[a-z0-9_]+\.ipynb$")
 SECTIONS = ["What you'll learn", "What you need", "Setup", "Exercises", "Summary",
             "Review questions", "Further reading"]
 
