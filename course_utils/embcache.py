@@ -363,7 +363,11 @@ def _check_plan(plan: Any) -> dict:
     return plan
 
 
-if __name__ == "__main__":  # python -m course_utils.embcache build
-    if sys.argv[1:] != ["build"]:
-        sys.exit("usage: python -m course_utils.embcache build")
-    build()
+if __name__ == "__main__":  # python -m course_utils.embcache build | plan
+    if sys.argv[1:] == ["plan"]:
+        for model, sets in STANDARD_BUILD.items():
+            print(f"{model}: {', '.join(sets)}")
+    elif sys.argv[1:] == ["build"]:
+        build()
+    else:
+        sys.exit("usage: python -m course_utils.embcache build | plan")
