@@ -6,8 +6,9 @@
 #   make bench  wall time and peak memory of every notebook; encode throughput.
 #               BENCH_ARGS="--repeat 5" runs each notebook 5 times in a row; "--cold" measures first
 #               use with an empty cache; stalls are stopped and reported (scripts/bench.py --help)
-#   make embeddings  compute once the evaluation-set embeddings notebooks 05, 07 and 10 read
-#               (about 25 min on a 2-core laptop; `make test` and `make bench` run it first)
+#   make embeddings  compute once the embeddings the notebooks read from the cache
+#               (about 4 min on a 2-core laptop; `make test` and `make bench` run it first;
+#               `python -m course_utils.embcache plan` lists them)
 # The install step runs again only when a requirements file or pyproject.toml changes; it also
 # installs the course's JupyterLab settings (lab-settings/: no news pop-up, no update check).
 
@@ -58,7 +59,7 @@ test: install unit embeddings notebooks
 unit: install
 	$(RUNENV) $(BIN)/python -m pytest tests -q -rs --durations=15 $(PYTEST_ARGS)
 
-# Encodes STS Benchmark and Cranfield with MiniLM, mpnet and E5 into the course cache; an entry
+# Encodes what embcache.STANDARD_BUILD lists (STS-B test, Cranfield) into the course cache; an entry
 # already there is only read back and hash-checked, so a second run takes seconds.
 embeddings: install
 	$(RUNENV) $(BIN)/python -m course_utils.embcache build
