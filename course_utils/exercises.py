@@ -197,6 +197,8 @@ def _check_function(ex: Exercise, fn: Any) -> str | None:
             if isinstance(want, Raises) and isinstance(exc, want.error):
                 continue
             return f"on {label} your function raised {type(exc).__name__}: {exc}"
+        if got is None and want is not None and not isinstance(want, Raises):
+            return "your function returned None: finish its body and `return` the result."
         if isinstance(want, Raises):
             return (f"on {label} your function returned {_describe(got)}, but there is no right answer there: "
                     f"it should raise {want.error.__name__}.")

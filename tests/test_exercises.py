@@ -104,6 +104,15 @@ def test_function_exercise_runs_fresh_cases_and_edge_cases(capsys):
     assert "asks for a function" in capsys.readouterr().out
 
 
+def test_an_unfinished_function_gets_the_same_message_every_time(capsys):
+    """A stub that returns None must not be told about a random input: its message never changes."""
+    messages = set()
+    for _ in range(5):
+        assert not check("99.2", lambda a, b: None)
+        messages.add(capsys.readouterr().out)
+    assert len(messages) == 1 and "returned None" in messages.pop()
+
+
 def test_unknown_or_unanswered_exercise_never_raises(capsys):
     assert not check("99.9", 1.0)
     assert not check(42, 1.0)
