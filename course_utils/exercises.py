@@ -250,8 +250,6 @@ def check(exercise: str, answer: Any, **context: Any) -> Verdict:
     -------
     Verdict : true when the answer is right (usable as ``assert check(...)``).
     """
-    if "expected" in context and get_exercise(exercise) is None:  # the older form: check(name, got, expected=...)
-        return _check_against(exercise, answer, **context)
     ex = get_exercise(exercise)
     if ex is None:
         return _say(False, f"{FAIL} there is no exercise {exercise!r}; the ids look like '07.1' (notebook 07, exercise 1).")
