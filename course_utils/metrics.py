@@ -1,6 +1,6 @@
 """Retrieval and STS metrics, following trec_eval's conventions.
 
-Introduced in ``10_evaluation`` (and used from ``05`` on). Conventions, as in trec_eval:
+Introduced in ``10a_retrieval_metrics`` (and used from ``01`` on). Conventions, as in trec_eval:
 
 * a run is ``{query_id: {doc_id: score}}``; it is ranked by score, highest first, and ties are
   broken by doc id in *decreasing* string order (trec_eval's rule, so results do not depend on

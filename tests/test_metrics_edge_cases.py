@@ -1,4 +1,4 @@
-"""course_utils.metrics on the edge cases of notebook 10, each held against trec_eval (pytrec_eval).
+"""course_utils.metrics on the edge cases of notebook 10a, each held against trec_eval (pytrec_eval).
 
 tests/test_metrics.py compares random graded cases; here every case is built to hit one
 convention: K beyond the end of the ranking, queries with no relevant document (under both
