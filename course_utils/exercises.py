@@ -180,6 +180,9 @@ def _compare(got: Any, expected: Any, rtol: float, atol: float) -> str | None:
     return None if got == expected else f"got {_describe(got)}, which is not the expected answer."
 
 
+UNFINISHED = "unfinished"  # what _check_function returns for a stub: it returned None or raised NotImplementedError
+
+
 def _check_function(ex: Exercise, fn: Any) -> str | None:
     """Run ``fn`` on fresh random cases and the edge cases; None if it agrees with the reference."""
     if not callable(fn):
@@ -196,9 +199,11 @@ def _check_function(ex: Exercise, fn: Any) -> str | None:
         except Exception as exc:
             if isinstance(want, Raises) and isinstance(exc, want.error):
                 continue
+            if isinstance(exc, NotImplementedError):  # the stub as given: nothing written yet
+                return UNFINISHED
             return f"on {label} your function raised {type(exc).__name__}: {exc}"
         if got is None and want is not None and not isinstance(want, Raises):
-            return "your function returned None: finish its body and `return` the result."
+            return UNFINISHED
         if isinstance(want, Raises):
             return (f"on {label} your function returned {_describe(got)}, but there is no right answer there: "
                     f"it should raise {want.error.__name__}.")
@@ -266,6 +271,9 @@ def check(exercise: str, answer: Any, **context: Any) -> Verdict:
         why = f"the answer could not be checked ({type(exc).__name__}: {exc})."
     if why is None:
         return _say(True, f"{PASS} {label}: correct.")
+    if why is UNFINISHED:  # no hint yet: it would give the recipe away before the learner has tried
+        return _say(False, f"{TODO} {label}: not answered yet — write the function's body, `return` its result, "
+                           "and run the cell again.")
     return _say(False, f"{FAIL} {label}: {why}" + (f" Hint: {ex.hint}" if ex.hint else ""))
 
 

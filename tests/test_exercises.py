@@ -110,7 +110,13 @@ def test_an_unfinished_function_gets_the_same_message_every_time(capsys):
     for _ in range(5):
         assert not check("99.2", lambda a, b: None)
         messages.add(capsys.readouterr().out)
-    assert len(messages) == 1 and "returned None" in messages.pop()
+    assert len(messages) == 1 and "not answered yet" in messages.pop()
+
+    def stub(a, b):
+        raise NotImplementedError("write your function here")
+    assert not check("99.2", stub)
+    out = capsys.readouterr().out
+    assert "not answered yet" in out and "Hint" not in out          # the hint waits for a real attempt
 
 
 def test_unknown_or_unanswered_exercise_never_raises(capsys):
