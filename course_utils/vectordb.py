@@ -18,7 +18,7 @@ the repository. Two functions guard it:
 
 **Recall of an approximate index.** :func:`recall_at_k` is the fraction of the true ``k`` nearest
 neighbours (found by exact search) that an approximate index returned, averaged over queries: the
-y-axis of every ANN benchmark.
+x-axis of every ANN benchmark's recall / queries-per-second plot.
 """
 from __future__ import annotations
 
@@ -71,7 +71,16 @@ def _root() -> Path:
 
 
 def collection_dir(name: str) -> Path:
-    """The folder of collection ``name``: ``<course cache>/vectordb/<name>`` (it may not exist yet)."""
+    """The folder of collection ``name``: ``<course cache>/vectordb/<name>`` (it may not exist yet).
+
+    Parameters
+    ----------
+    name : the collection's name (letters, digits, ``.``, ``_``, ``-``), as given to :func:`new_collection`
+
+    Returns
+    -------
+    pathlib.Path  # the folder, whether or not it exists
+    """
     return _root() / _check_name(name)
 
 
@@ -214,7 +223,14 @@ def connect(name: str, *, verify: bool = True):
 
 
 def list_collections() -> list[str]:
-    """The names of the finished collections in the course cache (folders holding the marker)."""
+    """The names of the finished collections in the course cache (folders holding the marker).
+
+    Half-written builds (staging folders) and folders without the marker are not listed.
+
+    Returns
+    -------
+    list[str]  # sorted names, each usable with :func:`connect`
+    """
     root = _root()
     if not root.is_dir():
         return []
@@ -223,7 +239,16 @@ def list_collections() -> list[str]:
 
 
 def remove_collection(name: str) -> bool:
-    """Delete collection ``name``'s folder (finished or not); True if there was one."""
+    """Delete collection ``name``'s folder, finished, half-written or damaged.
+
+    Parameters
+    ----------
+    name : the collection's name, as given to :func:`new_collection`
+
+    Returns
+    -------
+    bool  # True if there was a folder to delete, False if there was none
+    """
     folder = _root() / _check_name(name)
     if not folder.exists():
         return False

@@ -80,11 +80,16 @@ register(
         "11.2", "Hamming search from scratch",
         hint="XOR the query's bytes with every document's bytes, count the 1 bits per row (np.unpackbits "
              "then sum, or np.bitwise_count), and take the k smallest with a stable sort "
-             "(np.argsort(..., kind='stable')) so that ties keep the lower id.",
+             "(np.argsort(..., kind='stable')) so that ties keep the lower id. Check the inputs first: "
+             "TypeError unless both arrays are uint8, ValueError unless 1 <= k <= the number of rows.",
         reference=hamming_top_k, cases=_bit_cases,
         edge_cases=(
             ("ties (rows 0 and 2 are equal)", (np.array([0b1111_0000], dtype=np.uint8), _TIES, 3)),
             ("k equal to the number of documents", (np.array([0b1010_1010], dtype=np.uint8), _TIES, 4)),
+            ("k larger than the number of documents", (np.array([0b1010_1010], dtype=np.uint8), _TIES, 5)),
+            ("k = 0", (np.array([0b1010_1010], dtype=np.uint8), _TIES, 0)),
+            ("documents as int64, not packed uint8 bits", (np.array([0b1010_1010], dtype=np.uint8),
+                                                           _TIES.astype(np.int64), 2)),
         )),
     Exercise(
         "11.3", "int8 search, rescored",
@@ -97,11 +102,12 @@ register(
         rtol=1e-4),
     Exercise(
         "11.4", "a billion binary vectors in an HNSW graph",
-        hint="Each vector takes 768 / 8 bytes as binary code plus the graph's links per vector; multiply by "
-             "10**9 and divide by 2**30.",
+        hint="Work out what one node of the graph weighs: how many bytes does a 768-dimensional binary code "
+             "take, and what does the graph add for each vector (section 5 measured it)? Then scale one node "
+             "to a billion and express the bytes in GiB.",
         expected=lambda links_per_vector: 10**9 * (768 / 8 + float(links_per_vector)) / 2**30,
         rtol=1e-3),
-    Exercise(
+    Exercise(  # the recalls are binary search's recall@10 on collections of equal size (1,400 vectors)
         "11.5", "Where does binary quantization keep more?",
         expected=lambda glove_recall, minilm_recall: "MiniLM" if minilm_recall > glove_recall else "GloVe",
         choices=("GloVe", "MiniLM")),
