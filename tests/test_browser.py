@@ -147,7 +147,10 @@ def jupyter_lab(tmp: Path):
         path.write_text(json.dumps(value))
     env = {**os.environ, **{k: str(v) for k, v in dirs.items()}}
     cmd = [str(jupyter), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}"]
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
+           # JupyterLab checkpoints every notebook it opens (.ipynb_checkpoints/, ignored by git): keep
+           # them in the temporary folder, so that anything else the lab writes shows up below
+           f"--FileCheckpoints.checkpoint_dir={tmp / 'checkpoints'}"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     log_path = tmp / "jupyter-lab.log"
