@@ -44,6 +44,9 @@ def _waveforms(waveforms: Any, name: str = "waveforms") -> list[np.ndarray]:
             raise ValueError(f"`{name}[{i}]` must be a non-empty 1-D array (mono audio); got shape {arr.shape}.")
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"`{name}[{i}]` contains NaN or infinite samples.")
+        if np.abs(arr).max() > 1.0:
+            raise ValueError(f"`{name}[{i}]` has samples up to {np.abs(arr).max():.4g}; samples must lie in [-1, 1] "
+                             f"(16-bit audio: divide by 32768).")
         out.append(arr)
     return out
 
@@ -183,3 +186,76 @@ def ge2e_embed(encoder: Any, waveforms, sample_rate: int, *, batch_size: int = 6
     partial, owner = np.concatenate(partial), np.asarray(owner)
     out = np.stack([partial[owner == k].mean(axis=0) for k in range(len(waves))])
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+# ---- a cache on disk for the embeddings of many recordings ------------------------------------
+
+EMBEDDERS = {"whisper-tiny.en": ("faster-whisper", "ctranslate2"), "ge2e": ("resemblyzer", "librosa", "torch")}
+
+
+def _audio_key(model: str, waves: list[np.ndarray], sample_rate: int, options: dict) -> tuple[str, dict]:
+    import hashlib
+    import json
+
+    from .embcache import _version
+    from .models import model_source
+
+    recipe = {"format": 1, "model": model, "source": model_source(model), "sample_rate": sample_rate,
+              "options": options, "numpy": np.__version__, **{d: _version(d) for d in EMBEDDERS[model]}}
+    h = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
+    for w in waves:
+        h.update(b"\x00" + np.ascontiguousarray(w, dtype=np.float32).tobytes())
+    return h.hexdigest()[:32], recipe
+
+
+def cached_embed(model: str, waveforms, sample_rate: int, **options) -> np.ndarray:
+    """:func:`whisper_embed` or :func:`ge2e_embed` of ``waveforms``, computed once and kept on disk.
+
+    Introduced in ``09_multimodal``. The vectors are stored like :mod:`course_utils.embcache`'s,
+    under ``$COURSE_CACHE_DIR/embeddings/audio/<model>/<key>.npy`` with a ``.json`` record (the
+    recipe and the SHA-256 of the array). The key hashes the model name, where its weights come
+    from, the options, the versions of the packages that compute the vectors, the sample rate and
+    every sample of every recording; a damaged entry is recomputed. The model is loaded only when
+    the vectors are not stored yet.
+
+    Parameters
+    ----------
+    model : ``"whisper-tiny.en"`` or ``"ge2e"`` (a registry name, not a loaded model)
+    waveforms : list of n 1-D float arrays, mono, samples in [-1, 1]
+    sample_rate : their sample rate in Hz (FSDD: 8000)
+    **options : passed on: ``seconds``, ``pooling`` for Whisper; none for GE2E
+
+    Returns
+    -------
+    np.ndarray, shape (n, 384) for Whisper or (n, 256) for GE2E, float32: what the function returns
+    """
+    from .datasets import cache_dir
+    from .embcache import _array_bytes, _read, _write_atomic
+
+    with Problems() as problems:
+        model = problems.check(check_choice, model, "model", tuple(EMBEDDERS))
+        waves = problems.check(_waveforms, waveforms)
+        sample_rate = problems.check(check_int, sample_rate, "sample_rate", minimum=1000)
+    allowed = {"whisper-tiny.en": {"seconds", "pooling"}, "ge2e": set()}[model]
+    if set(options) - allowed:
+        raise TypeError(f"`options` for {model!r} may be {sorted(allowed) or 'nothing'}; "
+                        f"got {sorted(set(options) - allowed)}.")
+    key, recipe = _audio_key(model, waves, sample_rate, options)
+    folder = cache_dir() / "embeddings" / "audio" / model
+    path, record_path = folder / f"{key}.npy", folder / f"{key}.json"
+    stored = _read(path, record_path, len(waves))
+    if stored is not None:
+        return stored
+    from .models import load_model
+
+    embed = whisper_embed if model == "whisper-tiny.en" else ge2e_embed
+    arr = np.ascontiguousarray(embed(load_model(model), waves, sample_rate, **options), dtype=np.float32)
+    import hashlib
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = _array_bytes(arr)
+    record = {**recipe, "n": len(waves), "dim": int(arr.shape[1]), "sha256": hashlib.sha256(data).hexdigest()}
+    _write_atomic(path, data)
+    _write_atomic(record_path, json.dumps(record, indent=1).encode())
+    return arr
