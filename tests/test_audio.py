@@ -208,3 +208,13 @@ def test_cached_embed_bad_input(kwargs, name, error, tmp_path, monkeypatch):
     args = {"model": "whisper-tiny.en", "waveforms": [np.zeros(800, np.float32)], "sample_rate": 8000, **kwargs}
     with pytest.raises(error, match=f"`{name}"):
         A.cached_embed(**args)
+
+
+def test_cached_embed_spells_out_the_defaults(whisper, clips, tmp_path, monkeypatch):
+    import course_utils.models as M
+
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    waves = clips.waveform[:2].tolist()
+    first = A.cached_embed("whisper-tiny.en", waves, 8000)
+    monkeypatch.setattr(M, "load_model", lambda *a, **k: pytest.fail("recomputed vectors that are stored"))
+    np.testing.assert_array_equal(A.cached_embed("whisper-tiny.en", waves, 8000, seconds=1, pooling="mean"), first)
