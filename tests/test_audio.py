@@ -218,3 +218,18 @@ def test_cached_embed_spells_out_the_defaults(whisper, clips, tmp_path, monkeypa
     first = A.cached_embed("whisper-tiny.en", waves, 8000)
     monkeypatch.setattr(M, "load_model", lambda *a, **k: pytest.fail("recomputed vectors that are stored"))
     np.testing.assert_array_equal(A.cached_embed("whisper-tiny.en", waves, 8000, seconds=1, pooling="mean"), first)
+
+
+def test_speech_pooling_averages_exactly_the_states_of_the_recording(whisper, clips):
+    import ctranslate2
+
+    wave = clips.waveform[0]                                           # 8 kHz, shorter than 1 s
+    audio = A.resample(wave, 8000, 16000)
+    mel = whisper.feature_extractor(np.pad(audio, (0, 16000 - len(audio))), padding=0)[:, :100]
+    states = np.asarray(whisper.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None])),
+                                             to_cpu=True))[0]               # (50, 384)
+    keep = int(np.ceil(len(audio) / 16000 * 50))
+    assert 0 < keep < 50
+    speech = A.whisper_embed(whisper, [wave], 8000, pooling="speech")[0]
+    np.testing.assert_allclose(speech, states[:keep].mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(A.whisper_embed(whisper, [wave], 8000)[0], states.mean(axis=0), atol=1e-5)
