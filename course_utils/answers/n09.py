@@ -53,9 +53,13 @@ register(
     Exercise("09.1", "CLIP's symmetric loss from scratch",
              hint="Normalise both sides' rows, logits = logit_scale * I @ T.T, then the mean of the cross-entropy "
                   "of the rows and of the columns, the right answer being the diagonal.",
-             reference=_clip_loss, cases=_clip_cases, rtol=1e-6, atol=1e-8,
+             reference=_clip_loss, cases=_clip_cases, rtol=1e-5, atol=1e-8,
              edge_cases=(("integer embeddings", (np.array([[1, 0], [0, 2]]), np.array([[3, 1], [0, 1]]), 10.0)),
-                         ("one pair", (np.array([[1.0, 2.0]]), np.array([[0.5, -1.0]]), 1 / 0.07)))),
+                         ("one pair", (np.array([[1.0, 2.0]]), np.array([[0.5, -1.0]]), 1 / 0.07)),
+                         # no right answer (the reference raises ValueError): the function must refuse them
+                         ("a zero vector", (np.array([[0.0, 0.0], [1.0, 2.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]), 10.0)),
+                         ("3 images but 2 texts", (np.ones((3, 4)), np.eye(2, 4), 10.0)),
+                         ("images and texts of different dimensions", (np.eye(2, 4), np.eye(2, 3), 10.0)))),
     Exercise("09.2", "zero-shot predictions with a prompt ensemble",
              hint="Normalise every prompt vector, average them per digit, normalise the averages, then take "
                   "each image's most similar digit (argmax of the cosine).",
