@@ -555,7 +555,11 @@ def _load_audiomae(path_or_id: str, spec: ModelSpec, local_only: bool) -> AudioM
                        intermediate_size=state["blocks.0.mlp.fc1.weight"].shape[0], layer_norm_eps=1e-6,
                        hidden_act="gelu", qkv_bias=True)
     vit = ViTModel(config, add_pooling_layer=False)
-    missing, unexpected = vit.load_state_dict(_timm_vit_to_transformers(state, config, vit.state_dict()), strict=False)
+    try:
+        renamed = _timm_vit_to_transformers(state, config, vit.state_dict())
+    except KeyError as err:  # a timm ViT has every one of these names
+        raise ModelUnavailableError(f"{spec.name}: the weights are not a timm ViT (no {err.args[0]!r}).") from None
+    missing, unexpected = vit.load_state_dict(renamed, strict=False)
     if unexpected or any(not k.startswith("layernorm.") for k in missing):
         raise ModelUnavailableError(f"{spec.name}: the weights do not fit a ViT (missing {missing[:3]}, "
                                     f"unexpected {unexpected[:3]}).")
