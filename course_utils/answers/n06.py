@@ -26,12 +26,18 @@ def _mnrl(anchors, positives, temperature) -> float:
     return multiple_negatives_ranking_loss(anchors, positives, temperature=temperature).item()
 
 
-def _mnrl_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for temperature in (0.05, 0.1, 1.0):
-        b, dim = _batch(rng)
-        cases.append((_tensor(rng, b, dim), _tensor(rng, b, dim), temperature))
+def _paired_cases(*temperatures: float):
+    """Cases for a loss over two (B, d) batches and a temperature: one random batch per temperature."""
+    def cases(rng: np.random.Generator) -> list[tuple]:
+        out = []
+        for temperature in temperatures:
+            b, dim = _batch(rng)
+            out.append((_tensor(rng, b, dim), _tensor(rng, b, dim), temperature))
+        return out
     return cases
+
+
+_mnrl_cases = _paired_cases(0.05, 0.1, 1.0)
 
 
 # ---- 06.2 NT-Xent from scratch ------------------------------------------------------------------
@@ -40,12 +46,7 @@ def _nt_xent(views_a, views_b, temperature) -> float:
     return nt_xent(views_a, views_b, temperature=temperature).item()
 
 
-def _nt_xent_cases(rng: np.random.Generator) -> list[tuple]:
-    cases = []
-    for temperature in (0.05, 0.5, 2.0):
-        b, dim = _batch(rng)
-        cases.append((_tensor(rng, b, dim), _tensor(rng, b, dim), temperature))
-    return cases
+_nt_xent_cases = _paired_cases(0.05, 0.5, 2.0)
 
 
 # ---- 06.3 the triplet loss with cosine distance, from scratch ----------------------------------
