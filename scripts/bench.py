@@ -53,7 +53,10 @@ import nbformat
 from nbclient import NotebookClient
 nb = nbformat.read(sys.argv[1], as_version=4)
 start = time.perf_counter()
-NotebookClient(nb, timeout=int(sys.argv[3]), kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
+def started(cell, cell_index, **_):  # the last of these lines names the cell a stalled run was in
+    print(f"[bench] cell {cell_index} started at {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+NotebookClient(nb, timeout=int(sys.argv[3]), kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}},
+               on_cell_start=started).execute()
 wall = time.perf_counter() - start
 peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel, after it exited
 print(json.dumps({"wall_s": wall, "peak_mb": peak_kb / 1024}))
@@ -80,6 +83,25 @@ def _kill(proc) -> None:
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(procs, timeout=10)
+
+
+def _stacks(proc) -> str:
+    """The Python stack of every thread of every process of a run, from py-spy when it is installed
+    (`pip install py-spy`; it is not a course requirement), so that a stall shows what each side
+    was waiting for. Empty when py-spy is missing."""
+    import shutil
+
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if not spy:
+        return ""
+    out = []
+    for p in _tree(proc):
+        try:
+            dump = subprocess.run([spy, "dump", "--pid", str(p.pid)], capture_output=True, text=True, timeout=30)
+            out.append(f"pid {p.pid} {' '.join(p.cmdline())[:120]}\n{dump.stdout or dump.stderr}")
+        except Exception as e:  # a process that just exited, or py-spy not permitted to attach
+            out.append(f"pid {p.pid}: no stack ({e})")
+    return "\n".join(out)
 
 
 def bench_notebook(path: Path, *, timeout: float, idle: float, env: dict | None = None) -> dict:
@@ -119,8 +141,14 @@ def bench_notebook(path: Path, *, timeout: float, idle: float, env: dict | None 
             stalled = (f"idle for {idle:.0f} s (client and kernel used < 2% of a core) "
                        f"after {now - start:.0f} s")
         if stalled:
+            stacks = _stacks(proc)
             _kill(proc)
-            proc.communicate()
+            _, stderr = proc.communicate()
+            cells = re.findall(r"^\[bench\] (cell \d+) started", stderr, flags=re.M)
+            if cells:
+                stalled += f", in {cells[-1]}"
+            if stacks:
+                print(f"--- {path.name} {stalled}: where each process was ---\n{stacks}", flush=True)
             return {"wall_s": now - start, "peak_mb": float("nan"), "stalled": stalled}
     if proc.returncode != 0:
         return {"wall_s": time.monotonic() - start, "peak_mb": float("nan"),
