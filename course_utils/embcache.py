@@ -17,7 +17,9 @@ stops half-way never leaves a file that looks finished. ``spot_check`` re-encode
 and reports the largest difference from the stored vectors.
 
 ``python -m course_utils.embcache build`` (``make embeddings``, which ``make test`` runs) fills the
-cache with :data:`STANDARD_BUILD`; ``standard_vectors(model, name)`` reads one of those sets.
+cache with :data:`STANDARD_BUILD`; ``standard_vectors(model, name)`` reads one of those sets, and
+``standard_token_vectors(model, name)`` the token vectors of the sets in
+:data:`STANDARD_TOKEN_BUILD` (stored from the same pass of the model).
 """
 from __future__ import annotations
 
@@ -148,8 +150,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _read(path: Path, record_path: Path, n: int) -> np.ndarray | None:
-    """The stored array if both files exist and agree; None (and both deleted) if damaged."""
+def _read(path: Path, record_path: Path, n: int) -> np.ndarray | list[np.ndarray] | None:
+    """The stored array if both files exist and agree; None (and both deleted) if damaged.
+
+    An entry of token vectors (its record lists ``lengths``, one per text) comes back as a list
+    of ``n`` arrays, one per text."""
     if not (path.is_file() and record_path.is_file()):
         return None
     try:
@@ -158,8 +163,14 @@ def _read(path: Path, record_path: Path, n: int) -> np.ndarray | None:
         if hashlib.sha256(data).hexdigest() != record["sha256"]:
             raise ValueError("SHA-256 mismatch")
         arr = np.load(io.BytesIO(data), allow_pickle=False)
-        if arr.shape != (n, record["dim"]) or arr.dtype != np.float32:
+        lengths = record.get("lengths")
+        if lengths is not None and _digest(lengths) != record.get("lengths_sha256"):
+            raise ValueError("the token counts do not match their SHA-256")
+        rows = n if lengths is None else sum(lengths)
+        if arr.shape != (rows, record["dim"]) or arr.dtype != np.float32 or (lengths is not None and len(lengths) != n):
             raise ValueError(f"shape {arr.shape} / dtype {arr.dtype} does not match the record")
+        if lengths is not None:
+            return np.split(arr, np.cumsum(lengths)[:-1])
     except (ValueError, KeyError, OSError, json.JSONDecodeError) as exc:
         print(f"embedding cache entry {path.name} is damaged ({exc}); recomputing it.", file=sys.stderr)
         path.unlink(missing_ok=True)
@@ -200,23 +211,66 @@ def encode(model: str, texts, *, role: str | None = None, max_length: int | None
 def _encode(model: str, texts: list[str], role: str | None, max_length: int | None, batch_size: int = 32,
             progress: bool = False, refresh: bool = False) -> np.ndarray:
     recipe = _recipe(model, role, max_length)
-    key = _key(recipe, texts)
-    folder = _folder(model)
-    path, record_path = folder / f"{key}.npy", folder / f"{key}.json"
+    path, record_path = _paths(model, recipe, texts)
     if not refresh:
         arr = _read(path, record_path, len(texts))
         if arr is not None:
             return arr
     start = time.perf_counter()
     arr = _compute(model, texts, role, max_length, batch_size, progress)
-    seconds = time.perf_counter() - start
-    folder.mkdir(parents=True, exist_ok=True)
+    _store(path, record_path, arr, {**recipe, "n": len(texts), "seconds": round(time.perf_counter() - start, 2),
+                                    "first_text": texts[0][:80]})
+    return arr
+
+
+def _store(path: Path, record_path: Path, arr: np.ndarray, record: dict) -> None:
+    """Write the array, then its record (with the array's dimension and SHA-256), each atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = _array_bytes(arr)
-    record = {**recipe, "n": len(texts), "dim": int(arr.shape[1]), "sha256": hashlib.sha256(data).hexdigest(),
-              "seconds": round(seconds, 2), "first_text": texts[0][:80]}
+    record = {**record, "dim": int(arr.shape[1]), "sha256": hashlib.sha256(data).hexdigest()}
+    if "lengths" in record:  # where each text's token vectors end: checked like the array
+        record["lengths_sha256"] = _digest(record["lengths"])
     _write_atomic(path, data)
     _write_atomic(record_path, json.dumps(record, indent=1, sort_keys=True).encode())
-    return arr
+
+
+def _digest(lengths: list[int]) -> str:
+    return hashlib.sha256(json.dumps(lengths).encode()).hexdigest()
+
+
+def _paths(model: str, recipe: dict, texts: list[str]) -> tuple[Path, Path]:
+    key = _key(recipe, texts)
+    return _folder(model) / f"{key}.npy", _folder(model) / f"{key}.json"
+
+
+def _encode_tokens(model: str, texts: list[str], role: str | None, max_length: int | None,
+                   progress: bool = False) -> list[np.ndarray]:
+    """Each text's token vectors (padding dropped), from the cache or from one pass of the model
+    that stores its sentence vectors too, under the key :func:`encode` reads them from."""
+    recipe = _recipe(model, role, max_length)
+    path, record_path = _paths(model, {**recipe, "output": "token_embeddings"}, texts)
+    tokens = _read(path, record_path, len(texts))
+    if tokens is not None:
+        return tokens
+    encoder = _encoder(model)
+    before = encoder.max_seq_length
+    encoder.max_seq_length = max_length or before
+    start = time.perf_counter()
+    try:
+        outs = encoder.encode(texts, prompt=_prompt(model, role), batch_size=32, show_progress_bar=progress,
+                              output_value=None)
+    finally:
+        encoder.max_seq_length = before
+    seconds = round(time.perf_counter() - start, 2)
+    sentences = np.stack([o["sentence_embedding"].numpy() for o in outs]).astype(np.float32)
+    tokens = [o["token_embeddings"][o["attention_mask"].bool()].numpy().astype(np.float32) for o in outs]
+    if not (np.all(np.isfinite(sentences)) and all(np.all(np.isfinite(t)) for t in tokens)):
+        raise ValueError(f"model {model!r} returned NaN or infinite values; nothing was stored.")
+    about = {"n": len(texts), "seconds": seconds, "first_text": texts[0][:80]}
+    _store(*_paths(model, recipe, texts), sentences, {**recipe, **about})
+    _store(path, record_path, np.concatenate(tokens),
+           {**recipe, "output": "token_embeddings", **about, "lengths": [len(t) for t in tokens]})
+    return tokens
 
 
 def is_cached(model: str, texts, *, role: str | None = None, max_length: int | None = None) -> bool:
@@ -226,8 +280,7 @@ def is_cached(model: str, texts, *, role: str | None = None, max_length: int | N
         texts = problems.check(check_texts, texts)
         role = problems.check(_check_role, role)
         max_length = problems.check(_check_max_length, max_length)
-    key = _key(_recipe(model, role, max_length), texts)
-    return (_folder(model) / f"{key}.npy").is_file() and (_folder(model) / f"{key}.json").is_file()
+    return all(p.is_file() for p in _paths(model, _recipe(model, role, max_length), texts))
 
 
 def spot_check(model: str, texts, embeddings, *, role: str | None = None, max_length: int | None = None,
@@ -275,6 +328,10 @@ STANDARD_BUILD: dict[str, tuple[str, ...]] = {
     "all-mpnet-base-v2": ("sts-test",),
     "multilingual-e5-small": ("sts-test", "cranfield-queries"),
 }
+# Sets whose token vectors `build()` stores as well, from the same pass (MaxSim in notebook 05).
+STANDARD_TOKEN_BUILD: dict[str, tuple[str, ...]] = {
+    "all-MiniLM-L6-v2": ("cranfield-docs",),
+}
 
 
 def standard_texts(name: str) -> tuple[list[str], str | None]:
@@ -312,6 +369,26 @@ def standard_vectors(model: str, name: str, *, progress: bool = True) -> np.ndar
     return _encode(model, texts, role, STANDARD_SETS[name]["max_length"], progress=progress)
 
 
+def standard_token_vectors(model: str, name: str, *, progress: bool = True) -> list[np.ndarray]:
+    """The token vectors of each text of the standard set ``name``: a list of (n_tokens, dim) float32
+    arrays, [PAD] positions dropped, what ``model.encode(texts, output_value="token_embeddings")``
+    gives with that set's role and maximum length. From the cache, or computed in one pass that
+    stores the set's sentence vectors (:func:`standard_vectors`) too. Introduced in
+    ``05_sentence_embeddings_and_search`` (late interaction, MaxSim).
+    """
+    with Problems() as problems:
+        model = problems.check(_check_model, model)
+        name = problems.check(check_choice, name, "name", list(STANDARD_SETS))
+        progress = problems.check(check_bool, progress, "progress")
+    from .models import PromptedEncoder
+
+    if isinstance(_encoder(model), PromptedEncoder):
+        raise ValueError(f"{model!r} gives sentence vectors only; token vectors come from a sentence-transformers "
+                         f"model such as 'all-MiniLM-L6-v2'.")
+    texts, role = standard_texts(name)
+    return _encode_tokens(model, texts, role, STANDARD_SETS[name]["max_length"], progress=progress)
+
+
 def standard_spot_check(model: str, name: str, embeddings, *, n: int = 8, seed: int = 0) -> float:
     """:func:`spot_check` for a standard set: re-encode ``n`` of its texts, return the largest difference."""
     with Problems() as problems:
@@ -337,9 +414,14 @@ def build(plan=None, *, progress: bool = True) -> list[dict]:
         for name in sets:
             texts, role = standard_texts(name)
             max_length = STANDARD_SETS[name]["max_length"]
+            tokens_too = name in STANDARD_TOKEN_BUILD.get(model, ())
             try:
-                hit = is_cached(model, texts, role=role, max_length=max_length)
+                recipe = _recipe(model, role, max_length)
+                hit = all(p.is_file() for p in _paths(model, recipe, texts)) and (
+                    not tokens_too or all(p.is_file() for p in _paths(model, {**recipe, "output": "token_embeddings"}, texts)))
                 start = time.perf_counter()
+                if tokens_too:  # one pass stores the sentence vectors and the token vectors
+                    _encode_tokens(model, texts, role, max_length, progress=progress and not hit)
                 arr = _encode(model, texts, role, max_length, progress=progress and not hit)
             except ModelUnavailableError as exc:
                 print(f"{model}: skipped ({exc})")
@@ -366,7 +448,8 @@ def _check_plan(plan: Any) -> dict:
 if __name__ == "__main__":  # python -m course_utils.embcache build | plan
     if sys.argv[1:] == ["plan"]:
         for model, sets in STANDARD_BUILD.items():
-            print(f"{model}: {', '.join(sets)}")
+            tokens = STANDARD_TOKEN_BUILD.get(model, ())
+            print(f"{model}: {', '.join(s + (' (+ token vectors)' if s in tokens else '') for s in sets)}")
     elif sys.argv[1:] == ["build"]:
         build()
     else:

