@@ -15,6 +15,11 @@ Modes (options combine with a list of notebooks; default: all, solutions too):
   ``COURSE_CACHE_DIR`` per notebook (the data mirror stays set), so whatever the notebook needs
   first (unpacking all-mpnet-base-v2, encoding) is part of its time.
 
+Each run uses nbclient without its stand-in for the Output widget of ipywidgets (see RUN_ONE):
+that stand-in answers the kernel on the shell socket while the same socket waits for the cell's
+reply, and the reply can go unnoticed until a timeout. It caused the stalls measured here, in
+cells that show an explorer; nbval, which `make test` uses, has no such stand-in.
+
 Stalls: a run is stopped and reported as ``STALLED: <notebook> exceeded N s`` once it exceeds
 ``--timeout`` seconds, or ``STALLED: <notebook> idle for N s ...`` once the client and its kernel
 together have used less than 2% of one core for ``--idle`` seconds (how the earlier stalls
@@ -55,8 +60,13 @@ nb = nbformat.read(sys.argv[1], as_version=4)
 start = time.perf_counter()
 def started(cell, cell_index, **_):  # the last of these lines names the cell a stalled run was in
     print(f"[bench] cell {cell_index} started at {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-NotebookClient(nb, timeout=int(sys.argv[3]), kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}},
-               on_cell_start=started).execute()
+client = NotebookClient(nb, timeout=int(sys.argv[3]), kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}},
+                        on_cell_start=started)
+# No stand-in for ipywidgets' Output widget: nbclient's sends comm messages on the shell socket
+# while the same asyncio socket waits for the cell's reply, and the reply's wake-up can be lost
+# (the stalls; bench/results.md). A benchmark needs no widget state.
+client.widget_registry = {}
+client.execute()
 wall = time.perf_counter() - start
 peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel, after it exited
 print(json.dumps({"wall_s": wall, "peak_mb": peak_kb / 1024}))

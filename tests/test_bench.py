@@ -76,6 +76,31 @@ def test_a_stall_is_stopped_and_reported(bench, tmp_path, capsys):
     assert f"| {ok.name} |" in out.read_text(), "the benchmark went on after the stall"
 
 
+OUTPUT_WIDGET_CELL = """import ipywidgets as widgets
+from IPython.display import display
+shown = widgets.Output(); display(shown)
+for i in range(30):
+    with shown:
+        shown.clear_output()
+        print(i)
+"""
+
+
+@pytest.mark.slow
+def test_output_widgets_do_not_stall_a_run(bench, tmp_path):
+    # The cause of the stalls: nbclient's stand-in for an Output widget sends a comm message on
+    # the shell socket at every clear_output, while the same socket waits for the cell's reply.
+    # With the stand-in, 8 such cells took 43 s here (seconds lost per cell, some cells timed out);
+    # without it, 3 s.
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(OUTPUT_WIDGET_CELL) for _ in range(8)]
+    path = tmp_path / "explorers.ipynb"
+    nbformat.write(nb, path)
+    r = bench.bench_notebook(path, timeout=120, idle=30)
+    assert "stalled" not in r and "error" not in r, r
+    assert r["wall_s"] < 20, r
+
+
 @pytest.mark.slow
 def test_repeat_reports_median_and_max(bench, tmp_path):
     out = tmp_path / "results.md"
