@@ -122,3 +122,26 @@ def test_neighbour_rate_bad_input(points, groups, exc, word):
 def test_importing_viz_does_not_import_plotly():
     code = "import sys, course_utils, course_utils.viz; assert 'plotly' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_keep_compiled_stores_numba_code_on_disk(tmp_path, monkeypatch):
+    package = tmp_path / "jitted_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("import numba\n\n@numba.njit\ndef twice(x):\n    return 2 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import jitted_pkg
+
+    from course_utils.viz import keep_compiled
+
+    assert keep_compiled(jitted_pkg) == 1
+    assert keep_compiled(jitted_pkg) == 0, "already switched on"
+    assert jitted_pkg.twice(21) == 42
+    stored = list((package / "__pycache__").glob("*.nbi")) + list((package / "__pycache__").glob("*.nbc"))
+    assert len(stored) >= 2, "numba wrote an index and the compiled code"
+
+
+def test_keep_compiled_wants_a_module():
+    from course_utils.viz import keep_compiled
+
+    with pytest.raises(TypeError, match="package"):
+        keep_compiled("umap")
