@@ -31,6 +31,7 @@ LABARGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL  := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
 LABSETTINGS := $(VENV)/.course-lab-settings
 PYTEST_ARGS ?=
+NBVAL_WORKERS ?= 2
 BENCH_ARGS  ?=
 
 .PHONY: install lab test unit embeddings notebooks bench clean
@@ -53,7 +54,12 @@ $(LABSETTINGS): lab-settings/overrides.json scripts/install_lab_settings.py $(ST
 lab: install
 	$(LABENV) $(BIN)/jupyter lab $(LABARGS) notebooks/00_course_tour.ipynb
 
-test: install unit embeddings notebooks
+# The unit tests and the embedding build run side by side (mostly one core each), then the
+# notebooks, NBVAL_WORKERS at a time (pytest-xdist, one notebook per worker); NBVAL_WORKERS=1 runs
+# them one after another.
+test: install
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit embeddings
+	$(MAKE) --no-print-directory notebooks
 
 # Slow tests (marked `slow`: the browser test, the offline postBuild run, ...) run too.
 unit: install
@@ -65,7 +71,7 @@ embeddings: install
 	$(RUNENV) $(BIN)/python -m course_utils.embcache build
 
 notebooks:
-	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q notebooks
+	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q -n $(NBVAL_WORKERS) --dist loadfile --durations=10 notebooks
 
 bench: install embeddings
 	$(RUNENV) $(BIN)/python scripts/bench.py $(BENCH_ARGS)
