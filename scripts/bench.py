@@ -12,8 +12,9 @@ Modes (options combine with a list of notebooks; default: all, solutions too):
 * ``--repeat N``: each notebook N times in a row; the table gives the median, and a second table
   every run, its median and maximum, flagging any run longer than twice its notebook's median.
 * ``--cold``: each notebook once with an EMPTY course cache: a fresh temporary
-  ``COURSE_CACHE_DIR`` per notebook (the data mirror stays set), so whatever the notebook needs
-  first (unpacking all-mpnet-base-v2, encoding) is part of its time.
+  ``COURSE_CACHE_DIR`` (and ``NUMBA_CACHE_DIR``) per notebook (the data mirror stays set), so
+  whatever the notebook needs first (unpacking all-mpnet-base-v2, encoding, compiling UMAP) is
+  part of its time.
 
 Each run uses nbclient without its stand-in for the Output widget of ipywidgets (see RUN_ONE):
 that stand-in answers the kernel on the shell socket while the same socket waits for the cell's
@@ -277,7 +278,8 @@ def run_cold(paths: list[Path], args) -> tuple[list[str], bool]:
     base = Path(args.cold_dir) if args.cold_dir else None
     for path in paths:
         with tempfile.TemporaryDirectory(prefix="course-cold-", dir=base) as cache:
-            env = {**os.environ, "COURSE_CACHE_DIR": cache}
+            # numba's compiled code too: a fresh install compiles UMAP's (and pynndescent's) on first use
+            env = {**os.environ, "COURSE_CACHE_DIR": cache, "NUMBA_CACHE_DIR": str(Path(cache) / "numba")}
             r = bench_notebook(path, timeout=args.timeout, idle=args.idle, env=env) | {"label": label(path)}
             written = folder_mb(Path(cache))
         if problem_of(r):
@@ -293,7 +295,8 @@ def run_cold(paths: list[Path], args) -> tuple[list[str], bool]:
     sections = ["", context,
                 f"Each notebook with a fresh, empty COURSE_CACHE_DIR; datasets from "
                 f"{'the mirror' if mirror else 'the cache or a download'}. "
-                "\"cache written\" is what the run left in it (unpacked models, embeddings).", "", *table]
+                "\"cache written\" is what the run left in it (unpacked models, embeddings, numba's compiled code: "
+                "`NUMBA_CACHE_DIR` points into it too).", "", *table]
     if problems:
         sections += ["", *problems]
     return sections, failed
