@@ -25,7 +25,23 @@ def test_clip_loss_exercise_accepts_a_right_answer():
 
 
 def test_clip_loss_exercise_wants_a_zero_vector_refused():
-    assert not check("09.1", lambda i, t, s: _loss(i, t, s, refuse=False))
+    def careless(i, t, s):
+        with np.errstate(divide="ignore", invalid="ignore"):   # a zero vector: NaN, not a refusal
+            return _loss(i, t, s, refuse=False)
+
+    assert not check("09.1", careless)
+
+
+def test_ge2e_binding_prediction_has_three_bands():
+    from course_utils.exercises import predict, reveal
+
+    predict("09.5", None)                                                    # nothing recorded
+    assert not reveal("09.5", ge2e_emergent=0.425, whisper_emergent=0.95)    # answer shown, no prediction to match
+    assert predict("09.5", "between chance and Whisper's")
+    assert reveal("09.5", ge2e_emergent=0.425, whisper_emergent=0.95)        # the notebook's numbers
+    assert not reveal("09.5", ge2e_emergent=0.15, whisper_emergent=0.95)     # near chance
+    assert not reveal("09.5", ge2e_emergent=0.9, whisper_emergent=0.95)      # near Whisper's
+    assert not predict("09.5", "about half")                                 # not one of the choices
 
 
 def test_ensemble_exercise_tells_a_missing_prompt_normalisation():

@@ -85,3 +85,25 @@ register(Exercise("09.4", "emergent accuracy with one prompt",
                   hint="Cosine of every recording with the 10 prompts, argmax per row, compare with the digits, "
                        "take the mean.",
                   expected=lambda audio_emb, text_emb, labels: _nearest_prompt_accuracy(audio_emb, text_emb, labels)))
+
+
+# ---- 09.5 a binding of GE2E's vectors ----------------------------------------------------------
+
+BANDS = ("near chance", "between chance and Whisper's", "near Whisper's")
+
+
+def _emergent_band(ge2e_emergent, whisper_emergent, chance=0.1) -> str:
+    """Where GE2E's emergent accuracy lands: within 10 points of chance, within 10 points of
+    Whisper's binding, or between the two."""
+    if ge2e_emergent - chance < 0.1:
+        return BANDS[0]
+    if whisper_emergent - ge2e_emergent < 0.1:
+        return BANDS[2]
+    return BANDS[1]
+
+
+register(Exercise("09.5", "the emergent accuracy of a binding of GE2E's vectors",
+                  hint="The projection passes on only what the audio vectors hold: read both encoders' digit "
+                       "accuracy, speaker held out, in section 5's table.",
+                  expected=lambda ge2e_emergent, whisper_emergent: _emergent_band(ge2e_emergent, whisper_emergent),
+                  choices=BANDS))
