@@ -17,9 +17,6 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.course-installed
-# pip byte-compiles every file it installs (about 21,000, some 100 s on a 2-core laptop); Python
-# compiles the ones it imports, once, on first import, so the install skips it.
-PIPARGS := --quiet --no-compile
 # Everything at run time is offline: models come from installed packages, data from the
 # mirror (COURSE_DATA_MIRROR) or the user's cache.
 RUNENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false OMP_WAIT_POLICY=passive
@@ -43,10 +40,10 @@ install: $(STAMP) $(LABSETTINGS)
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install $(PIPARGS) "$(TORCH)"
-	$(BIN)/python -m pip install $(PIPARGS) -r requirements.txt
-	$(BIN)/python -m pip install $(PIPARGS) --no-deps -r requirements-nodeps.txt
-	$(BIN)/python -m pip install $(PIPARGS) --no-deps -e .
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(RUNENV) $(BIN)/python -m course_utils.models prepare
 	touch $(STAMP)
 
