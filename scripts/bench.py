@@ -84,7 +84,9 @@ def _tree(proc) -> list:
         return []
 
 
-def _kill(proc) -> None:
+def kill_tree(proc) -> None:
+    """Kill a process (a Popen or anything with a ``pid``) and every process it started; also used
+    by tests/test_browser.py for the JupyterLab server."""
     import psutil
 
     procs = _tree(proc)
@@ -153,7 +155,7 @@ def bench_notebook(path: Path, *, timeout: float, idle: float, env: dict | None 
                        f"after {now - start:.0f} s")
         if stalled:
             stacks = _stacks(proc)
-            _kill(proc)
+            kill_tree(proc)
             _, stderr = proc.communicate()
             cells = re.findall(r"^\[bench\] (cell \d+) started", stderr, flags=re.M)
             if cells:

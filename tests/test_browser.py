@@ -23,6 +23,7 @@ skips and says how to enable it; under ``CI=true`` it fails instead.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -111,19 +112,12 @@ def get(url: str, token: str, timeout: float = 10):
         return json.loads(r.read() or b"null")
 
 
-def kill_tree(pid: int) -> None:
-    import psutil
-
-    try:
-        procs = psutil.Process(pid).children(recursive=True) + [psutil.Process(pid)]
-    except psutil.NoSuchProcess:
-        return
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=10)
+def kill_tree(proc) -> None:
+    """scripts/bench.py's: kill the server (or a kernel it left) and every process it started."""
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.kill_tree(proc)
 
 
 @contextmanager
@@ -158,7 +152,7 @@ def jupyter_lab(tmp: Path):
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-    watchdog = threading.Timer(WATCHDOG_S, kill_tree, args=(proc.pid,))
+    watchdog = threading.Timer(WATCHDOG_S, kill_tree, args=(proc,))
     watchdog.daemon = True
     watchdog.start()
     try:
@@ -184,14 +178,14 @@ def jupyter_lab(tmp: Path):
             proc.wait(timeout=30)
         except (urllib.error.URLError, OSError, subprocess.TimeoutExpired):
             pass
-        kill_tree(proc.pid)  # whatever is left: the server, a kernel that did not stop
+        kill_tree(proc)  # whatever is left: the server, a kernel that did not stop
         try:
             leftovers = [p for p in psutil.process_iter(["cmdline"]) if str(dirs["JUPYTER_RUNTIME_DIR"]) in
                          " ".join(p.info["cmdline"] or [])]
         except psutil.Error:
             leftovers = []
         for p in leftovers:  # a kernel started in its own session: its connection file is in our runtime dir
-            kill_tree(p.pid)
+            kill_tree(p)
 
 
 def code_prompts(page) -> list[str]:
