@@ -1,13 +1,15 @@
 # Embeddings, hands-on — the README's two commands, plus the benchmark.
-#   make lab    install if needed, then open JupyterLab on the first notebook
+#   make lab    install if needed, start `make embeddings` in the background, open JupyterLab on
+#               the first notebook
 #   make test   install if needed, then unit tests and every notebook under strict nbval
 #   make unit   the unit tests alone (slow ones too; the 15 slowest are listed at the end);
 #               PYTEST_ARGS="-m 'not slow'" skips the slow ones, e.g. while editing
 #   make bench  wall time and peak memory of every notebook; encode throughput.
 #               BENCH_ARGS="--repeat 5" runs each notebook 5 times in a row; "--cold" measures first
-#               use with an empty cache; stalls are stopped and reported (scripts/bench.py --help)
+#               use with an empty cache ("--cold --after-lab": as after `make lab`); stalls are
+#               stopped and reported (scripts/bench.py --help)
 #   make embeddings  compute once the embeddings the notebooks read from the cache
-#               (about 4 min on a 2-core laptop; `make test` and `make bench` run it first;
+#               (about 5 min on a 2-core laptop; `make test` and `make bench` run it first;
 #               `python -m course_utils.embcache plan` lists them)
 # The install step runs again only when a requirements file or pyproject.toml changes; it also
 # installs the course's JupyterLab settings (lab-settings/: no news pop-up, no update check).
@@ -62,7 +64,10 @@ $(LABSETTINGS): lab-settings/overrides.json scripts/install_lab_settings.py $(ST
 	$(BIN)/python scripts/install_lab_settings.py
 	touch $(LABSETTINGS)
 
+# The shared embeddings (make embeddings) are encoded in the background meanwhile, at low priority;
+# a notebook that needs one still being encoded waits for it and shows the build's progress.
 lab: install
+	$(LABENV) $(BIN)/python -m course_utils.embcache build --background
 	$(LABENV) $(BIN)/jupyter lab $(LABARGS) notebooks/00_course_tour.ipynb
 
 # The unit tests and the embedding build run side by side (mostly one core each), then the

@@ -17,7 +17,9 @@ stops half-way never leaves a file that looks finished. ``spot_check`` re-encode
 and reports the largest difference from the stored vectors.
 
 ``python -m course_utils.embcache build`` (``make embeddings``, which ``make test`` runs) fills the
-cache with :data:`STANDARD_BUILD`; ``standard_vectors(model, name)`` reads one of those sets, and
+cache with :data:`STANDARD_BUILD`; ``make lab`` starts the same build in the background
+(:func:`start_background_build`), and a notebook that needs an entry the build is encoding waits
+for it instead of encoding it twice; ``standard_vectors(model, name)`` reads one of those sets, and
 ``standard_token_vectors(model, name)`` the token vectors of the sets in
 :data:`STANDARD_TOKEN_BUILD` (stored from the same pass of the model).
 """
@@ -29,6 +31,7 @@ import importlib.metadata as metadata
 import io
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +42,11 @@ import numpy as np
 
 from ._checks import Problems, as_float_array, check_bool, check_choice, check_int, check_texts
 from .datasets import cache_dir
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so two processes may encode the same texts twice
+    fcntl = None
 
 ROLES = ("query", "document")
 FORMAT = 2
@@ -109,6 +117,65 @@ def _key(recipe: dict, texts: list[str]) -> str:
 
 def _folder(model: str) -> Path:
     return cache_dir() / "embeddings" / model.replace("/", "__")
+
+
+def build_log() -> Path:
+    """Where the background build that ``make lab`` starts writes its progress."""
+    return cache_dir() / "embeddings" / "build.log"
+
+
+@contextlib.contextmanager
+def _claimed(path: Path):
+    """Hold the lock of the cache entry ``path`` while it is read or computed.
+
+    A second process that needs the same entry (a notebook, while the background build that
+    ``make lab`` starts is encoding those texts) waits here, showing the build's progress, and then
+    reads what the first one stored instead of encoding the texts again. The lock is the operating
+    system's (``flock``): it goes away with the process that held it, so a build that was stopped
+    never leaves a notebook waiting.
+    """
+    if fcntl is None:
+        yield
+        return
+    locks = cache_dir() / "embeddings" / ".locks"  # empty files, kept apart from the entries
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{path.parent.name}-{path.stem}", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _wait_for(fh)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _wait_for(fh) -> None:
+    """Block until ``fh``'s lock is ours, showing the last progress line of the background build."""
+    from tqdm.auto import tqdm
+
+    log = build_log()
+    with tqdm(desc="another process is encoding these texts (the background build of `make lab`?)",
+              bar_format="{desc}: waiting {elapsed}{postfix}") as bar:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                bar.set_postfix_str(_last_line(log), refresh=True)
+                time.sleep(1)
+
+
+def _last_line(log: Path) -> str:
+    """The build log's last line (or progress-bar update), cut to fit a notebook's width."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(max(0, log.stat().st_size - 2048))
+            tail = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.replace("\r", "\n").split("\n") if line.strip()]
+    return f"; build: {lines[-1][:100]}" if lines else ""
 
 
 @contextlib.contextmanager
@@ -224,10 +291,15 @@ def _encode(model: str, texts: list[str], role: str | None, max_length: int | No
         arr = _read(path, record_path, len(texts))
         if arr is not None:
             return arr
-    start = time.perf_counter()
-    arr = _compute(model, texts, role, max_length, batch_size, progress)
-    _store(path, record_path, arr, {**recipe, "n": len(texts), "seconds": round(time.perf_counter() - start, 2),
-                                    "first_text": texts[0][:80]})
+    with _claimed(path):
+        if not refresh:  # stored by another process while this one waited?
+            arr = _read(path, record_path, len(texts))
+            if arr is not None:
+                return arr
+        start = time.perf_counter()
+        arr = _compute(model, texts, role, max_length, batch_size, progress)
+        _store(path, record_path, arr, {**recipe, "n": len(texts), "seconds": round(time.perf_counter() - start, 2),
+                                        "first_text": texts[0][:80]})
     return arr
 
 
@@ -260,19 +332,24 @@ def _encode_tokens(model: str, texts: list[str], role: str | None, max_length: i
     tokens = _read(path, record_path, len(texts))
     if tokens is not None:
         return tokens
-    start = time.perf_counter()
-    with _cut_to(_encoder(model), max_length) as encoder:
-        outs = encoder.encode(texts, prompt=_prompt(model, role), batch_size=32, show_progress_bar=progress,
-                              output_value=None)
-    seconds = round(time.perf_counter() - start, 2)
-    sentences = np.stack([o["sentence_embedding"].numpy() for o in outs]).astype(np.float32)
-    tokens = [o["token_embeddings"][o["attention_mask"].bool()].numpy().astype(np.float32) for o in outs]
-    if not (np.all(np.isfinite(sentences)) and all(np.all(np.isfinite(t)) for t in tokens)):
-        raise ValueError(f"model {model!r} returned NaN or infinite values; nothing was stored.")
-    about = {"n": len(texts), "seconds": seconds, "first_text": texts[0][:80]}
-    _store(*_paths(model, recipe, texts), sentences, {**recipe, **about})
-    _store(path, record_path, np.concatenate(tokens),
-           {**recipe, "output": "token_embeddings", **about, "lengths": [len(t) for t in tokens]})
+    sentence_path, _ = _paths(model, recipe, texts)
+    with _claimed(sentence_path):  # the lock :func:`encode` takes for these texts: one pass stores both
+        tokens = _read(path, record_path, len(texts))
+        if tokens is not None:
+            return tokens
+        start = time.perf_counter()
+        with _cut_to(_encoder(model), max_length) as encoder:
+            outs = encoder.encode(texts, prompt=_prompt(model, role), batch_size=32, show_progress_bar=progress,
+                                  output_value=None)
+        seconds = round(time.perf_counter() - start, 2)
+        sentences = np.stack([o["sentence_embedding"].numpy() for o in outs]).astype(np.float32)
+        tokens = [o["token_embeddings"][o["attention_mask"].bool()].numpy().astype(np.float32) for o in outs]
+        if not (np.all(np.isfinite(sentences)) and all(np.all(np.isfinite(t)) for t in tokens)):
+            raise ValueError(f"model {model!r} returned NaN or infinite values; nothing was stored.")
+        about = {"n": len(texts), "seconds": seconds, "first_text": texts[0][:80]}
+        _store(sentence_path, _paths(model, recipe, texts)[1], sentences, {**recipe, **about})
+        _store(path, record_path, np.concatenate(tokens),
+               {**recipe, "output": "token_embeddings", **about, "lengths": [len(t) for t in tokens]})
     return tokens
 
 
@@ -323,11 +400,13 @@ STANDARD_SETS: dict[str, dict] = {
     "sts-train": {"role": None, "max_length": None},
     "cranfield-queries": {"role": "query", "max_length": None},
     "cranfield-docs": {"role": "document", "max_length": 128},
+    # the 1,000 abstracts longer than 128 of MiniLM's word pieces, read to 256 (10a: what the cut costs)
+    "cranfield-docs-over-128": {"role": "document", "max_length": 256},
 }
 # What `build()` (make embeddings) computes: the sets the notebooks read, for the models they read
 # them with. Anything else a notebook needs it computes on first use, within its time budget.
 STANDARD_BUILD: dict[str, tuple[str, ...]] = {
-    "all-MiniLM-L6-v2": ("sts-test", "cranfield-queries", "cranfield-docs"),
+    "all-MiniLM-L6-v2": ("sts-test", "cranfield-queries", "cranfield-docs", "cranfield-docs-over-128"),
     "all-mpnet-base-v2": ("sts-test",),
     "multilingual-e5-small": ("sts-test", "cranfield-queries"),
 }
@@ -343,7 +422,9 @@ def standard_texts(name: str) -> tuple[list[str], str | None]:
     * ``sts-train`` / ``sts-dev`` / ``sts-test``: the STS Benchmark sentences of that split,
       every ``sentence1`` then every ``sentence2`` (2 x 5,749 / 1,500 / 1,379), role None;
     * ``cranfield-queries``: the 225 queries, ids "1".."225" in order, role "query";
-    * ``cranfield-docs``: the 1,400 abstracts, ids "1".."1400" in order, role "document".
+    * ``cranfield-docs``: the 1,400 abstracts, ids "1".."1400" in order, role "document";
+    * ``cranfield-docs-over-128``: those of them longer than 128 word pieces of all-MiniLM-L6-v2's
+      tokenizer ([CLS] and [SEP] included), in the same order, role "document".
     """
     check_choice(name, "name", list(STANDARD_SETS))
     from .datasets import load_cranfield, load_sts_benchmark
@@ -355,7 +436,11 @@ def standard_texts(name: str) -> tuple[list[str], str | None]:
     corpus, queries, _ = load_cranfield()
     if name == "cranfield-queries":
         return [queries[q] for q in sorted(queries, key=int)], role
-    return [corpus[d] for d in sorted(corpus, key=int)], role
+    texts = [corpus[d] for d in sorted(corpus, key=int)]
+    if name == "cranfield-docs-over-128":
+        ids = _encoder("all-MiniLM-L6-v2").tokenizer(texts, verbose=False)["input_ids"]
+        texts = [t for t, i in zip(texts, ids) if len(i) > 128]
+    return texts, role
 
 
 def standard_vectors(model: str, name: str, *, progress: bool = True) -> np.ndarray:
@@ -448,12 +533,53 @@ def _check_plan(plan: Any) -> dict:
     return plan
 
 
-if __name__ == "__main__":  # python -m course_utils.embcache build | plan
+def start_background_build() -> Path | None:
+    """Start :func:`build` in a detached process at low priority (``nice 10``) and return its log.
+
+    ``make lab`` calls it before JupyterLab starts, so that the encodings the notebooks share are
+    computed while the learner reads the first notebooks. A notebook that needs an entry the build
+    is still encoding waits for it and shows the build's progress; one it has not reached yet the
+    notebook computes itself, and the build then finds it stored. Returns None, starting nothing,
+    when another build still runs.
+    """
+    log = build_log()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is not None:
+        with open(log.with_suffix(".lock"), "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    with open(log, "w") as out:
+        subprocess.Popen([sys.executable, "-m", "course_utils.embcache", "build"], stdout=out,
+                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                         preexec_fn=(lambda: os.nice(10)) if hasattr(os, "nice") else None)
+    return log
+
+
+def _build_holding_log_lock() -> None:
+    """:func:`build`, holding the log's lock so that :func:`start_background_build` starts no second one."""
+    if fcntl is None:
+        build()
+        return
+    log = build_log()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log.with_suffix(".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        build()
+
+
+if __name__ == "__main__":  # python -m course_utils.embcache build | build --background | plan
     if sys.argv[1:] == ["plan"]:
         for model, sets in STANDARD_BUILD.items():
             tokens = STANDARD_TOKEN_BUILD.get(model, ())
             print(f"{model}: {', '.join(s + (' (+ token vectors)' if s in tokens else '') for s in sets)}")
     elif sys.argv[1:] == ["build"]:
-        build()
+        _build_holding_log_lock()
+    elif sys.argv[1:] == ["build", "--background"]:
+        started = start_background_build()
+        print(f"encoding the shared embeddings in the background; progress in {started}" if started
+              else "the background build of the shared embeddings is already running")
     else:
-        sys.exit("usage: python -m course_utils.embcache build | plan")
+        sys.exit("usage: python -m course_utils.embcache build [--background] | plan")

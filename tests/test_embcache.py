@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -268,7 +269,8 @@ def real_mirror(monkeypatch):
 
 def test_standard_sets(real_mirror):
     sizes = {"sts-test": (2758, None), "sts-dev": (3000, None), "sts-train": (11498, None),
-             "cranfield-queries": (225, "query"), "cranfield-docs": (1400, "document")}
+             "cranfield-queries": (225, "query"), "cranfield-docs": (1400, "document"),
+             "cranfield-docs-over-128": (1000, "document")}
     assert set(sizes) == set(C.STANDARD_SETS)
     for name, (n, role) in sizes.items():
         texts, got_role = C.standard_texts(name)
@@ -281,6 +283,61 @@ def test_standard_sets(real_mirror):
     sts = load_sts_benchmark("test")
     texts, _ = C.standard_texts("sts-test")
     assert texts[0] == sts.sentence1[0] and texts[1379] == sts.sentence2[0]
+    # the long abstracts, in order: exactly what 10a encodes at 256 word pieces, so it reads the build's entry
+    long, _ = C.standard_texts("cranfield-docs-over-128")
+    tokenizer = C._encoder(MODEL).tokenizer
+    assert long == [d for d in docs if len(tokenizer(d)["input_ids"]) > 128]
+    assert C.STANDARD_SETS["cranfield-docs-over-128"]["max_length"] == 256
+
+
+def test_a_second_process_waits_for_the_entry_and_reads_it(cache, capsys):
+    """The background build of `make lab` holds an entry's lock while it encodes; a notebook that needs
+    the same texts waits, then reads what the build stored, without encoding them again."""
+    import fcntl
+    import multiprocessing as mp
+
+    C.encode(MODEL, TEXTS)
+    stored = {p: p.read_bytes() for p in cache.iterdir()}  # the entry the "build" will write
+    for p in stored:
+        p.unlink()
+    npy = next(p for p in stored if p.suffix == ".npy")
+    lock = cache.parent / ".locks" / f"{cache.name}-{npy.stem}"
+    ready = mp.get_context("fork").Event()
+
+    def build():  # another process: holds the lock, writes the entry a moment later, lets go
+        with open(lock, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            ready.set()
+            time.sleep(2)
+            for p, data in stored.items():
+                p.write_bytes(data)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+    builder = mp.get_context("fork").Process(target=build)
+    builder.start()
+    assert ready.wait(30)
+    real, calls = C._compute, []
+    C._compute = lambda *a, **k: calls.append(a) or real(*a, **k)
+    try:
+        got = C.encode(MODEL, TEXTS)
+    finally:
+        C._compute = real
+        builder.join(30)
+    assert calls == [], "the texts were encoded again instead of read"
+    np.testing.assert_array_equal(got, np.load(npy))
+    assert "another process is encoding these texts" in capsys.readouterr().err
+
+
+def test_background_build_starts_once(cache, monkeypatch):
+    started = []
+    monkeypatch.setattr(C.subprocess, "Popen", lambda args, **kw: started.append(args))
+    log = C.start_background_build()
+    assert log == C.build_log() and started[0][-3:] == ["-m", "course_utils.embcache", "build"][-3:]
+    import fcntl
+
+    with open(log.with_suffix(".lock"), "a") as fh:  # what a running build holds
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        assert C.start_background_build() is None and len(started) == 1
 
 
 @pytest.mark.slow  # encodes with a real model
