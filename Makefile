@@ -47,7 +47,7 @@ PYTEST_ARGS ?=
 NBVAL_WORKERS ?= 2
 BENCH_ARGS  ?=
 
-.PHONY: install lab test unit embeddings notebooks bench clean
+.PHONY: install lab test unit embeddings notebooks notebooks-early notebooks-late bench clean
 
 install: $(STAMP) $(LABSETTINGS)
 
@@ -70,12 +70,17 @@ lab: install
 	$(LABENV) $(BIN)/python -m course_utils.embcache build --background
 	$(LABENV) $(BIN)/jupyter lab $(LABARGS) notebooks/00_course_tour.ipynb
 
-# The unit tests and the embedding build run side by side (mostly one core each), then the
-# notebooks, NBVAL_WORKERS at a time (pytest-xdist, one notebook per worker); NBVAL_WORKERS=1 runs
-# them one after another.
+# The unit tests, the embedding build and the notebooks that never read the embedding cache (no
+# `embcache` in them) run side by side; then the other notebooks, NBVAL_WORKERS at a time
+# (pytest-xdist, one notebook per worker; NBVAL_WORKERS=1 runs them one after another). A notebook
+# that did need an entry the build is still encoding would wait for it, never encode it twice.
+NB_ALL   := $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb)
+NB_EARLY := $(shell grep -L embcache $(NB_ALL))
+NB_LATE  := $(filter-out $(NB_EARLY),$(NB_ALL))
+
 test: install
-	$(MAKE) --no-print-directory -j2 --output-sync=target unit embeddings
-	$(MAKE) --no-print-directory notebooks
+	$(MAKE) --no-print-directory -j3 --output-sync=target unit embeddings notebooks-early
+	$(MAKE) --no-print-directory notebooks-late
 
 # Slow tests (marked `slow`: the browser test, the offline postBuild run, ...) run too.
 unit: install
@@ -88,6 +93,12 @@ embeddings: install
 
 notebooks:
 	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q -n $(NBVAL_WORKERS) --dist loadfile --durations=10 notebooks
+
+notebooks-early:
+	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q --durations=5 $(NB_EARLY)
+
+notebooks-late:
+	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q -n $(NBVAL_WORKERS) --dist loadfile --durations=10 $(NB_LATE)
 
 bench: install embeddings
 	$(RUNENV) $(BIN)/python scripts/bench.py $(BENCH_ARGS)
