@@ -70,12 +70,12 @@ lab: install
 	$(LABENV) $(BIN)/python -m course_utils.embcache build --background
 	$(LABENV) $(BIN)/jupyter lab $(LABARGS) notebooks/00_course_tour.ipynb
 
-# The unit tests, the embedding build and the notebooks that never read the embedding cache (no
-# `embcache` in them) run side by side; then the other notebooks, NBVAL_WORKERS at a time
+# The unit tests, the embedding build and the notebooks that never read the embedding cache or the
+# trained rerankers (no `embcache` or `rerankers` in them) run side by side; then the other notebooks, NBVAL_WORKERS at a time
 # (pytest-xdist, one notebook per worker; NBVAL_WORKERS=1 runs them one after another). A notebook
 # that did need an entry the build is still encoding would wait for it, never encode it twice.
 NB_ALL   := $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb)
-NB_EARLY := $(shell grep -L embcache $(NB_ALL))
+NB_EARLY := $(shell grep -L -e embcache -e rerankers $(NB_ALL))
 NB_LATE  := $(filter-out $(NB_EARLY),$(NB_ALL))
 
 test: install
