@@ -9,6 +9,8 @@
 #   make embeddings  compute once the embeddings the notebooks read from the cache
 #               (about 4 min on a 2-core laptop; `make test` and `make bench` run it first;
 #               `python -m course_utils.embcache plan` lists them)
+#   make rerankers   train once the cross-encoders notebook 08 reads, and store their scores of its
+#               Cranfield test pairs (after `make embeddings`; `make test` and `make bench` run it)
 # The install step runs again only when a requirements file or pyproject.toml changes; it also
 # installs the course's JupyterLab settings (lab-settings/: no news pop-up, no update check).
 
@@ -34,7 +36,7 @@ PYTEST_ARGS ?=
 NBVAL_WORKERS ?= 2
 BENCH_ARGS  ?=
 
-.PHONY: install lab test unit embeddings notebooks bench clean
+.PHONY: install lab test unit embeddings rerankers notebooks bench clean
 
 install: $(STAMP) $(LABSETTINGS)
 
@@ -55,10 +57,11 @@ lab: install
 	$(LABENV) $(BIN)/jupyter lab $(LABARGS) notebooks/00_course_tour.ipynb
 
 # The unit tests and the embedding build run side by side (mostly one core each), then the
+# reranker build (it reads the embeddings) beside whatever is left of the unit tests, then the
 # notebooks, NBVAL_WORKERS at a time (pytest-xdist, one notebook per worker); NBVAL_WORKERS=1 runs
 # them one after another.
 test: install
-	$(MAKE) --no-print-directory -j2 --output-sync=target unit embeddings
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit embeddings rerankers
 	$(MAKE) --no-print-directory notebooks
 
 # Slow tests (marked `slow`: the browser test, the offline postBuild run, ...) run too.
@@ -70,10 +73,16 @@ unit: install
 embeddings: install
 	$(RUNENV) $(BIN)/python -m course_utils.embcache build
 
+# Trains notebook 08's cross-encoders from the packaged MiniLM (STS-B, then Cranfield's training
+# queries) and scores its Cranfield test pairs, into the course cache; an entry already there is only
+# hash-checked (`python -m course_utils.rerankers build`).
+rerankers: install embeddings
+	$(RUNENV) $(BIN)/python -m course_utils.rerankers build
+
 notebooks:
 	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q -n $(NBVAL_WORKERS) --dist loadfile --durations=10 notebooks
 
-bench: install embeddings
+bench: install embeddings rerankers
 	$(RUNENV) $(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 clean:
