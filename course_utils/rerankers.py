@@ -42,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._checks import Problems, check_bool, check_choice, check_sequence
+from ._checks import Problems, check_bool, check_choice, check_mapping, check_number, check_run, check_sequence
 from .datasets import cache_dir
 
 __all__ = ["ENTRIES", "build", "is_built", "record", "load_cross_encoder", "stored_scores", "candidates",
@@ -169,6 +169,14 @@ def _ensure(name: str, progress: bool = True) -> Path:
 
 # ---- the data: Cranfield's split, first stages, training pairs --------------------------------
 
+def _check_runs(runs: object, name: str = "runs") -> dict | None:
+    """``runs`` as ``{first stage name: run}`` (None stays None: computed when needed)."""
+    if runs is None:
+        return None
+    runs = check_mapping(runs, name, what="{first stage name: run}", allow_empty=False)
+    return {stage: check_run(run, f"{name}[{stage!r}]") for stage, run in runs.items()}
+
+
 def validation_split() -> tuple[list[str], list[str]]:
     """The 150 training queries of ``cranfield_split`` cut in two: ``(fit, validation)``, 100 and 50 ids.
 
@@ -205,7 +213,9 @@ def candidates(split: str = "test", runs: dict | None = None) -> dict:
     from .datasets import cranfield_split
     from .metrics import rank_run
 
-    split = check_choice(split, "split", ["test", "validation"])
+    with Problems() as problems:
+        split = problems.check(check_choice, split, "split", ["test", "validation"])
+        runs = problems.check(_check_runs, runs)
     runs = first_stage_runs() if runs is None else runs
     ids, depth = ((cranfield_split()[1], SCORES_RECIPE["test_depth"]) if split == "test"
                   else (validation_split()[1], SCORES_RECIPE["validation_depth"]))
@@ -225,6 +235,7 @@ def cranfield_training_pairs(runs: dict | None = None):
     from .datasets import load_cranfield
     from .metrics import rank_run
 
+    runs = _check_runs(runs)
     corpus, queries, qrels = load_cranfield()
     runs = first_stage_runs() if runs is None else runs
     fit, _ = validation_split()
@@ -265,8 +276,18 @@ def blend(first: dict, second: dict, weight: float) -> dict:
 
     ``first`` and ``second`` are runs over the same candidates; scores are turned into z-scores
     within each query (BM25 scores, cosines and logits live on different scales), so weight 1 is
-    the second stage alone and weight 0 the first stage alone.
+    the second stage alone and weight 0 the first stage alone. Every document of ``first`` needs a
+    score in ``second``.
     """
+    with Problems() as problems:
+        first = problems.check(check_run, first, "first")
+        second = problems.check(check_run, second, "second")
+        weight = problems.check(check_number, weight, "weight", minimum=0.0, maximum=1.0)
+        problems.raise_if_any()
+        lacking = next(((q, d) for q in first for d in first[q] if d not in second.get(q, {})), None)
+        if lacking:
+            problems.add(ValueError(f"`second` has no score for document {lacking[1]!r} of query {lacking[0]!r}; "
+                                    "it must score every candidate of `first`."))
     out = {}
     for q, scores in first.items():
         docs = list(scores)
@@ -287,6 +308,10 @@ def select(validation_scores: dict, runs: dict | None = None) -> tuple[list[dict
     from .datasets import load_cranfield
     from .metrics import evaluate, rank_run
 
+    with Problems() as problems:
+        validation_scores = problems.check(check_mapping, validation_scores, "validation_scores",
+                                           what="{model name: run}", allow_empty=False)
+        runs = problems.check(_check_runs, runs)
     _, _, qrels = load_cranfield()
     runs = first_stage_runs() if runs is None else runs
     _, validation = validation_split()

@@ -196,7 +196,7 @@ def test_select_prefers_the_better_model_and_the_lower_weight_on_a_tie(monkeypat
     qrels = {q: {"1": 1} for q in validation}
     monkeypatch.setattr(D, "load_cranfield", lambda: ({}, {}, qrels))
     runs = {"BM25": {q: {str(d): 1.0 / d for d in range(1, 31)} for q in validation}}   # doc 1 first
-    runs["MiniLM"] = {q: {str(d): float(d) for d in range(1, 31)} for q in validation}    # doc 1 last
+    runs["MiniLM"] = {q: {**{str(d): float(d) for d in range(2, 31)}, "1": 25.5} for q in validation}  # doc 1 sixth
     good = {q: {str(d): 1.0 if d == 1 else 0.0 for d in range(1, 31)} for q in validation}
     bad = {q: {str(d): float(d) for d in range(1, 31)} for q in validation}
     rows, best = R.select({"good": good, "bad": bad}, runs)
