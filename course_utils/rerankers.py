@@ -444,10 +444,13 @@ def load_cross_encoder(task: str = "cranfield", *, progress: bool = True):
     with Problems() as problems:
         task = problems.check(check_choice, task, "task", ["sts", "cranfield"])
         progress = problems.check(check_bool, progress, "progress")
+    from .models import _quiet_loading
+
     folder = _ensure(f"{task}-cross-encoder", progress)
     recipe = STS_RECIPE if task == "sts" else CRANFIELD_RECIPE
     _quiet_logs()
-    return CrossEncoder(str(folder / "model"), max_length=recipe["max_length"], device="cpu")
+    with _quiet_loading():
+        return CrossEncoder(str(folder / "model"), max_length=recipe["max_length"], device="cpu")
 
 
 def stored_scores(split: str = "test", *, progress: bool = True) -> dict:
