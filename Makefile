@@ -11,6 +11,8 @@
 #   make embeddings  compute once the embeddings the notebooks read from the cache
 #               (about 5 min on a 2-core laptop; `make test` and `make bench` run it first;
 #               `python -m course_utils.embcache plan` lists them)
+#   make rerankers   train once the cross-encoders notebook 08 reads, and store their scores of its
+#               Cranfield test pairs (after `make embeddings`; `make test` and `make bench` run it)
 # The install step runs again only when a requirements file or pyproject.toml changes; it also
 # installs the course's JupyterLab settings (lab-settings/: no news pop-up, no update check).
 
@@ -47,7 +49,7 @@ PYTEST_ARGS ?=
 NBVAL_WORKERS ?= 2
 BENCH_ARGS  ?=
 
-.PHONY: install lab test unit embeddings notebooks notebooks-early notebooks-late bench clean
+.PHONY: install lab test unit embeddings rerankers notebooks notebooks-early notebooks-late bench clean
 
 install: $(STAMP) $(LABSETTINGS)
 
@@ -70,16 +72,17 @@ lab: install
 	$(LABENV) $(BIN)/python -m course_utils.embcache build --background
 	$(LABENV) $(BIN)/jupyter lab $(LABARGS) notebooks/00_course_tour.ipynb
 
-# The unit tests, the embedding build and the notebooks that never read the embedding cache or the
-# trained rerankers (no `embcache` or `rerankers` in them) run side by side; then the other notebooks, NBVAL_WORKERS at a time
-# (pytest-xdist, one notebook per worker; NBVAL_WORKERS=1 runs them one after another). A notebook
-# that did need an entry the build is still encoding would wait for it, never encode it twice.
+# The unit tests, the builds (the embeddings, then the rerankers of notebook 08, which read them)
+# and the notebooks that read neither (no `embcache` or `rerankers` in them) run side by side; then
+# the other notebooks, NBVAL_WORKERS at a time (pytest-xdist, one notebook per worker;
+# NBVAL_WORKERS=1 runs them one after another). A notebook that did need an entry the embedding
+# build is still encoding would wait for it, never encode it twice.
 NB_ALL   := $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb)
 NB_EARLY := $(shell grep -L -e embcache -e rerankers $(NB_ALL))
 NB_LATE  := $(filter-out $(NB_EARLY),$(NB_ALL))
 
 test: install
-	$(MAKE) --no-print-directory -j3 --output-sync=target unit embeddings notebooks-early
+	$(MAKE) --no-print-directory -j3 --output-sync=target unit rerankers notebooks-early
 	$(MAKE) --no-print-directory notebooks-late
 
 # Slow tests (marked `slow`: the browser test, the offline postBuild run, ...) run too.
@@ -91,6 +94,12 @@ unit: install
 embeddings: install
 	$(RUNENV) $(BIN)/python -m course_utils.embcache build
 
+# Trains notebook 08's cross-encoders from the packaged MiniLM (STS-B, then Cranfield's training
+# queries) and scores its Cranfield test pairs, into the course cache; an entry already there is only
+# hash-checked (`python -m course_utils.rerankers build`).
+rerankers: install embeddings
+	$(RUNENV) $(BIN)/python -m course_utils.rerankers build
+
 notebooks:
 	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q -n $(NBVAL_WORKERS) --dist loadfile --durations=10 notebooks
 
@@ -100,7 +109,7 @@ notebooks-early:
 notebooks-late:
 	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q -n $(NBVAL_WORKERS) --dist loadfile --durations=10 $(NB_LATE)
 
-bench: install embeddings
+bench: install embeddings rerankers
 	$(RUNENV) $(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 clean:

@@ -237,6 +237,73 @@ def _table(qrels: dict, run: dict, parsed: list, missing: str, level: float) -> 
     return table
 
 
+def _per_query_values(x: Any, name: str) -> tuple[list | None, np.ndarray]:
+    """``x`` as (query ids or None, finite 1-D float array): a dict {query_id: value} or a sequence."""
+    if isinstance(x, Mapping):
+        if not x:
+            raise ValueError(f"`{name}` is empty; pass one value per query.")
+        ids = sorted(x, key=str)
+        return ids, as_float_array([x[q] for q in ids], name, ndim=1)
+    return None, as_float_array(x, name, ndim=1)
+
+
+def paired_tests(a, b, *, n_resamples: int = 10_000, seed: int = 0) -> dict:
+    """Paired significance tests of two systems scored on the same queries: is ``a - b`` more than noise?
+
+    The methods of ``10a_retrieval_metrics`` (section 6), shared from ``08_retrieve_and_rerank`` on.
+    Both systems answer the same queries, so every test looks at the per-query differences
+    ``d = a - b``:
+
+    * paired t-test (``scipy.stats.ttest_rel``): is the mean of ``d`` far from 0 for its standard error?
+    * Wilcoxon signed-rank (``scipy.stats.wilcoxon``): the ranks of ``|d|``, robust to a few extreme
+      queries; queries with ``d == 0`` are dropped;
+    * permutation test (``scipy.stats.permutation_test``, ``permutation_type="samples"``): swap the two
+      systems' scores on random queries ``n_resamples`` times; how often is the mean difference as
+      large as observed?
+
+    Parameters
+    ----------
+    a, b : per-query scores of the two systems: arrays of the same length (same query order), or
+        dicts ``{query_id: value}`` over the same queries (what :func:`per_query` returns)
+    n_resamples : permutations drawn for the permutation test (>= 100)
+    seed : seeds the permutation test
+
+    Returns
+    -------
+    dict : ``"mean diff"`` (mean of a - b), ``"wins"``, ``"losses"``, ``"ties"`` (queries where a is
+    above, below, equal to b), and the two-sided p-values ``"t-test p"``, ``"Wilcoxon p"``,
+    ``"permutation p"``. When every difference is 0 there is no evidence of a difference and each
+    p-value is 1.0 (the t statistic and Wilcoxon's ranks are undefined there).
+    """
+    with Problems() as problems:
+        ids_a, x = problems.check(_per_query_values, a, "a") or (None, None)
+        ids_b, y = problems.check(_per_query_values, b, "b") or (None, None)
+        n_resamples = problems.check(check_int, n_resamples, "n_resamples", minimum=100)
+        seed = problems.check(check_int, seed, "seed", minimum=0)
+        problems.raise_if_any()
+        if (ids_a is None) != (ids_b is None):
+            problems.add(TypeError("`a` and `b` must both be dicts {query_id: value} or both be arrays; got one of each."))
+        elif ids_a is not None and ids_a != ids_b:
+            problems.add(ValueError(f"`a` and `b` must score the same queries; {len(set(ids_a) ^ set(ids_b))} "
+                                    "query id(s) are in only one of them."))
+        elif x.size != y.size:
+            problems.add(ValueError(f"`a` and `b` must have one value per query each; got {x.size} and {y.size}."))
+        elif x.size < 2:
+            problems.add(ValueError(f"`a` and `b` hold {x.size} query; a paired test needs at least 2."))
+    from scipy import stats
+
+    d = x - y
+    out = {"mean diff": float(d.mean()), "wins": int((d > 0).sum()), "losses": int((d < 0).sum()),
+           "ties": int((d == 0).sum())}
+    if not np.any(d != 0):
+        return {**out, "t-test p": 1.0, "Wilcoxon p": 1.0, "permutation p": 1.0}
+    perm = stats.permutation_test((x, y), lambda u, v, axis: np.mean(u - v, axis=axis), vectorized=True,
+                                  permutation_type="samples", n_resamples=n_resamples, random_state=seed)
+    t_p = stats.ttest_rel(x, y).pvalue
+    return {**out, "t-test p": float(t_p) if np.isfinite(t_p) else 0.0,
+            "Wilcoxon p": float(stats.wilcoxon(x, y).pvalue), "permutation p": float(perm.pvalue)}
+
+
 def sts_correlation(predicted, gold) -> dict[str, float]:
     """Spearman and Pearson correlation (x100, as MTEB reports them) of scores with gold."""
     from scipy.stats import pearsonr, spearmanr

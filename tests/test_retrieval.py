@@ -275,3 +275,78 @@ def test_bm25_index_tokenize_is_the_index_tokenizer():
     assert scores.shape == (len(CORPUS),)
     with pytest.raises(TypeError, match="texts"):
         index.tokenize("a single string")
+
+
+# ---- rerank ------------------------------------------------------------------------------------
+
+FIRST = {"q1": {"a": 5.0, "b": 4.0, "c": 3.0, "d": 2.0, "e": 1.0}, "q2": {"x": 2.0, "y": 1.0}}
+SECOND = {"q1": {"a": 0.1, "b": 0.9, "c": 0.5, "d": 9.0, "e": 8.0}, "q2": {"x": -1.0, "y": 3.0}}
+
+
+def test_rerank_reorders_the_top_k_and_keeps_the_rest_in_order():
+    out = R.rerank(FIRST, SECOND, k=3)
+    assert rank_run(out["q1"]) == ["b", "c", "a", "d", "e"]     # d, e have high new scores but were not rescored
+    assert out["q1"]["b"] == 0.9 and out["q1"]["c"] == 0.5 and out["q1"]["a"] == 0.1
+    assert max(out["q1"]["d"], out["q1"]["e"]) < 0.1             # the tail sits below every rescored document
+    assert rank_run(out["q2"]) == ["y", "x"]                      # fewer candidates than k: all rescored
+
+
+def test_rerank_with_a_function_equals_stored_scores():
+    calls = []
+
+    def score(qid, docs):
+        calls.append((qid, tuple(docs)))
+        return [SECOND[qid][d] for d in docs]
+
+    assert R.rerank(FIRST, score, k=3) == R.rerank(FIRST, SECOND, k=3)
+    assert calls == [("q1", ("a", "b", "c")), ("q2", ("x", "y"))]   # only the top k, best first, once per query
+
+
+def test_rerank_keep_rest_false_and_k_beyond_the_run():
+    assert R.rerank(FIRST, SECOND, k=2, keep_rest=False) == {"q1": {"b": 0.9, "a": 0.1}, "q2": {"y": 3.0, "x": -1.0}}
+    full = R.rerank(FIRST, SECOND, k=100)
+    assert rank_run(full["q1"]) == ["d", "e", "b", "c", "a"]
+
+
+def test_rerank_cannot_change_recall_at_the_first_stage_depth():
+    qrels = {"q1": {"d": 1, "e": 1}, "q2": {"y": 1}}
+    for k in (1, 2, 3, 5):
+        out = R.rerank(FIRST, SECOND, k=k)
+        assert evaluate(qrels, out, ["recall@5"]) == evaluate(qrels, FIRST, ["recall@5"])
+    assert evaluate(qrels, R.rerank(FIRST, SECOND, k=5), ["ndcg@2"])["ndcg@2"] == 1.0
+
+
+def test_rerank_ties_and_large_scores():
+    out = R.rerank({"q": {"a": 3.0, "b": 2.0, "c": 1.0}}, {"q": {"a": 1e300, "b": 1e300}}, k=2)
+    assert rank_run(out["q"]) == ["b", "a", "c"]                 # a tie is ordered as rank_run orders ties
+    assert out["q"]["c"] < 1e300
+
+
+def test_rerank_errors_name_the_argument():
+    with pytest.raises(ValueError, match="`run` is empty"):
+        R.rerank({}, SECOND)
+    with pytest.raises(ValueError, match=r"`run\['q'\]` is an empty candidate list"):
+        R.rerank({"q": {}}, SECOND)
+    for k in (0, -3):
+        with pytest.raises(ValueError, match="`k` must be >= 1"):
+            R.rerank(FIRST, SECOND, k=k)
+    with pytest.raises(ValueError, match=r"`run\['q1'\]` holds document 'e', which is not in `corpus`"):
+        R.rerank(FIRST, SECOND, corpus={"a": "", "b": "", "c": "", "d": "", "x": "", "y": ""})
+    with pytest.raises(ValueError, match="not in `corpus`"):
+        R.rerank(FIRST, SECOND, corpus=["a", "b"])
+    assert R.rerank(FIRST, SECOND, k=2, corpus=set("abcdexy")) == R.rerank(FIRST, SECOND, k=2)
+    with pytest.raises(ValueError, match=r"`scores\['q1'\]` lacks document 'c'"):
+        R.rerank(FIRST, {"q1": {"a": 1.0, "b": 2.0}, "q2": SECOND["q2"]}, k=3)
+    with pytest.raises(ValueError, match="`scores` has no entry for query 'q2'"):
+        R.rerank(FIRST, {"q1": SECOND["q1"]})
+    with pytest.raises(ValueError, match="`scores` returned 1 numbers"):
+        R.rerank(FIRST, lambda q, ds: [1.0])
+    with pytest.raises(ValueError, match="NaN"):
+        R.rerank(FIRST, lambda q, ds: [float("nan")] * len(ds))
+    with pytest.raises(TypeError, match="`scores` must be a function"):
+        R.rerank(FIRST, [1.0, 2.0])
+    with pytest.raises(TypeError, match="`corpus`"):
+        R.rerank(FIRST, SECOND, corpus="abc")
+    with pytest.raises(TypeError) as info:                      # every wrong argument is named at once
+        R.rerank({"q": {"a": "x"}}, 3, k="2")
+    assert all(f"`{name}" in str(info.value) for name in ("run[", "scores`", "k`"))
