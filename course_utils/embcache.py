@@ -533,14 +533,15 @@ def _check_plan(plan: Any) -> dict:
     return plan
 
 
-def start_background_build() -> Path | None:
-    """Start :func:`build` in a detached process at low priority (``nice 10``) and return its log.
+def start_background_build():
+    """Start :func:`build` in a detached process and return it (a ``subprocess.Popen``).
 
     ``make lab`` calls it before JupyterLab starts, so that the encodings the notebooks share are
-    computed while the learner reads the first notebooks. A notebook that needs an entry the build
-    is still encoding waits for it and shows the build's progress; one it has not reached yet the
-    notebook computes itself, and the build then finds it stored. Returns None, starting nothing,
-    when another build still runs.
+    computed while the learner reads the first notebooks. The build runs at the lowest priority
+    (``nice 19``), so a running notebook keeps the cores. A notebook that needs an entry the build is
+    still encoding waits for it and shows the build's progress (its log: :func:`build_log`); one the
+    build has not reached yet the notebook computes itself, and the build then finds it stored.
+    Returns None, starting nothing, when another build still runs.
     """
     log = build_log()
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -552,10 +553,9 @@ def start_background_build() -> Path | None:
                 return None
             fcntl.flock(fh, fcntl.LOCK_UN)
     with open(log, "w") as out:
-        subprocess.Popen([sys.executable, "-m", "course_utils.embcache", "build"], stdout=out,
-                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                         preexec_fn=(lambda: os.nice(10)) if hasattr(os, "nice") else None)
-    return log
+        return subprocess.Popen([sys.executable, "-m", "course_utils.embcache", "build"], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=(lambda: os.nice(19)) if hasattr(os, "nice") else None)
 
 
 def _build_holding_log_lock() -> None:
@@ -579,7 +579,7 @@ if __name__ == "__main__":  # python -m course_utils.embcache build | build --ba
         _build_holding_log_lock()
     elif sys.argv[1:] == ["build", "--background"]:
         started = start_background_build()
-        print(f"encoding the shared embeddings in the background; progress in {started}" if started
-              else "the background build of the shared embeddings is already running")
+        print(f"encoding the shared embeddings in the background (process {started.pid}); progress in "
+              f"{build_log()}" if started else "the background build of the shared embeddings is already running")
     else:
         sys.exit("usage: python -m course_utils.embcache build [--background] | plan")

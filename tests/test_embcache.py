@@ -330,12 +330,13 @@ def test_a_second_process_waits_for_the_entry_and_reads_it(cache, capsys):
 
 def test_background_build_starts_once(cache, monkeypatch):
     started = []
-    monkeypatch.setattr(C.subprocess, "Popen", lambda args, **kw: started.append(args))
-    log = C.start_background_build()
-    assert log == C.build_log() and started[0][-3:] == ["-m", "course_utils.embcache", "build"][-3:]
+    monkeypatch.setattr(C.subprocess, "Popen", lambda args, **kw: started.append((args, kw)) or "process")
+    assert C.start_background_build() == "process"
+    args, kw = started[0]
+    assert args[-3:] == ["-m", "course_utils.embcache", "build"] and kw["start_new_session"]
     import fcntl
 
-    with open(log.with_suffix(".lock"), "a") as fh:  # what a running build holds
+    with open(C.build_log().with_suffix(".lock"), "a") as fh:  # what a running build holds
         fcntl.flock(fh, fcntl.LOCK_EX)
         assert C.start_background_build() is None and len(started) == 1
 
