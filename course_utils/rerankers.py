@@ -30,7 +30,6 @@ run) builds whatever is missing; notebook 08 builds it on first use otherwise.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as metadata
 import json
 import os
 import shutil
@@ -44,6 +43,7 @@ import numpy as np
 
 from ._checks import Problems, check_bool, check_choice, check_mapping, check_number, check_run, check_sequence
 from .datasets import cache_dir
+from .embcache import _version
 
 __all__ = ["ENTRIES", "build", "is_built", "record", "load_cross_encoder", "stored_scores", "candidates",
            "first_stage_runs", "validation_split", "cranfield_training_pairs", "sts_training_pairs", "select",
@@ -72,13 +72,6 @@ _VERSIONED = ("torch", "transformers", "sentence-transformers", "numpy", "datase
 
 
 # ---- keys, records, hashes ---------------------------------------------------------------------
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "-"
-
 
 def _recipe(name: str) -> dict:
     """Everything that determines entry ``name``: settings, versions and the keys it depends on."""
