@@ -91,11 +91,14 @@ def free_port() -> int:
 
 
 def snapshot(root: Path) -> set[str]:
-    """Every file and folder of the repository but .git, venvs and caches."""
+    """Every file and folder of the repository but .git, venvs and caches (the course cache too,
+    wherever COURSE_CACHE_DIR puts it: the embedding build beside the tests writes there)."""
     skip = {".git", ".venv", ".ci-cache", "__pycache__", ".pytest_cache", "node_modules"}
+    course_cache = os.environ.get("COURSE_CACHE_DIR")
+    course_cache = Path(course_cache).resolve() if course_cache else None
     out = set()
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in skip]
+        dirnames[:] = [d for d in dirnames if d not in skip and Path(dirpath, d).resolve() != course_cache]
         out |= {Path(dirpath, name).relative_to(root).as_posix() for name in dirnames + filenames}
     return out
 
