@@ -1,6 +1,6 @@
 # Embeddings, hands-on — the README's two commands, plus the benchmark.
-#   make lab    install if needed, start `make embeddings` in the background, open JupyterLab on
-#               the first notebook
+#   make lab    install if needed, start `make embeddings` then `make rerankers` in the background,
+#               open JupyterLab on the first notebook
 #   make test   install if needed, then unit tests and every notebook under strict nbval
 #   make unit   the unit tests alone (slow ones too; the 15 slowest are listed at the end);
 #               PYTEST_ARGS="-m 'not slow'" skips the slow ones, e.g. while editing
@@ -66,8 +66,9 @@ $(LABSETTINGS): lab-settings/overrides.json scripts/install_lab_settings.py $(ST
 	$(BIN)/python scripts/install_lab_settings.py
 	touch $(LABSETTINGS)
 
-# The shared embeddings (make embeddings) are encoded in the background meanwhile, at low priority;
-# a notebook that needs one still being encoded waits for it and shows the build's progress.
+# The shared embeddings (make embeddings), then notebook 08's cross-encoders (make rerankers), are
+# computed in the background meanwhile, at low priority; a notebook that needs an entry still being
+# computed waits for it and shows the build's progress.
 lab: install
 	$(LABENV) $(BIN)/python -m course_utils.embcache build --background
 	$(LABENV) $(BIN)/jupyter lab $(LABARGS) notebooks/00_course_tour.ipynb

@@ -17,9 +17,9 @@ stops half-way never leaves a file that looks finished. ``spot_check`` re-encode
 and reports the largest difference from the stored vectors.
 
 ``python -m course_utils.embcache build`` (``make embeddings``, which ``make test`` runs) fills the
-cache with :data:`STANDARD_BUILD`; ``make lab`` starts the same build in the background
-(:func:`start_background_build`), and a notebook that needs an entry the build is encoding waits
-for it instead of encoding it twice; ``standard_vectors(model, name)`` reads one of those sets, and
+cache with :data:`STANDARD_BUILD`; ``make lab`` starts the same build in the background, then
+notebook 08's cross-encoders (:func:`start_background_build`), and a notebook that needs an entry
+the build is computing waits for it instead of computing it twice; ``standard_vectors(model, name)`` reads one of those sets, and
 ``standard_token_vectors(model, name)`` the token vectors of the sets in
 :data:`STANDARD_TOKEN_BUILD` (stored from the same pass of the model).
 """
@@ -125,37 +125,42 @@ def build_log() -> Path:
 
 
 @contextlib.contextmanager
-def _claimed(path: Path):
-    """Hold the lock of the cache entry ``path`` while it is read or computed.
+def entry_lock(lock: Path, doing: str = "encoding these texts"):
+    """Hold the lock file ``lock`` while a cache entry is read or computed.
 
     A second process that needs the same entry (a notebook, while the background build that
-    ``make lab`` starts is encoding those texts) waits here, showing the build's progress, and then
-    reads what the first one stored instead of encoding the texts again. The lock is the operating
-    system's (``flock``): it goes away with the process that held it, so a build that was stopped
-    never leaves a notebook waiting.
+    ``make lab`` starts is computing it) waits here, showing the build's progress, and then reads
+    what the first one stored instead of computing it again. The lock is the operating system's
+    (``flock``): it goes away with the process that held it, so a build that was stopped never
+    leaves a notebook waiting. ``doing`` completes "another process is ..." in the waiting message.
+    :mod:`course_utils.rerankers` takes the same kind of lock for its entries.
     """
     if fcntl is None:
         yield
         return
-    locks = cache_dir() / "embeddings" / ".locks"  # empty files, kept apart from the entries
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / f"{path.parent.name}-{path.stem}", "a") as fh:
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            _wait_for(fh)
+            _wait_for(fh, doing)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _wait_for(fh) -> None:
+def _claimed(path: Path):
+    """The lock of the embedding entry ``path`` (empty files in ``embeddings/.locks``, apart from the entries)."""
+    return entry_lock(cache_dir() / "embeddings" / ".locks" / f"{path.parent.name}-{path.stem}")
+
+
+def _wait_for(fh, doing: str) -> None:
     """Block until ``fh``'s lock is ours, showing the last progress line of the background build."""
     from tqdm.auto import tqdm
 
     log = build_log()
-    with tqdm(desc="another process is encoding these texts (the background build of `make lab`?)",
+    with tqdm(desc=f"another process is {doing} (the background build of `make lab`?)",
               bar_format="{desc}: waiting {elapsed}{postfix}") as bar:
         while True:
             try:
@@ -534,14 +539,15 @@ def _check_plan(plan: Any) -> dict:
 
 
 def start_background_build():
-    """Start :func:`build` in a detached process and return it (a ``subprocess.Popen``).
+    """Start :func:`build`, then ``rerankers.build``, in a detached process; return it (a ``subprocess.Popen``).
 
-    ``make lab`` calls it before JupyterLab starts, so that the encodings the notebooks share are
-    computed while the learner reads the first notebooks. The build runs at the lowest priority
-    (``nice 19``), so a running notebook keeps the cores. A notebook that needs an entry the build is
-    still encoding waits for it and shows the build's progress (its log: :func:`build_log`); one the
+    ``make lab`` calls it before JupyterLab starts, so that the encodings the notebooks share, and
+    the cross-encoders notebook 08 trains from them (about 15 minutes on two cores), are computed
+    while the learner reads the first notebooks. The build runs at the lowest priority (``nice 19``),
+    so a running notebook keeps the cores. A notebook that needs an entry the build is still
+    computing waits for it and shows the build's progress (its log: :func:`build_log`); one the
     build has not reached yet the notebook computes itself, and the build then finds it stored.
-    Returns None, starting nothing, when another build still runs.
+    Returns None, starting nothing, while another build still encodes.
     """
     log = build_log()
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -553,7 +559,7 @@ def start_background_build():
                 return None
             fcntl.flock(fh, fcntl.LOCK_UN)
     with open(log, "w") as out:
-        return subprocess.Popen([sys.executable, "-m", "course_utils.embcache", "build"], stdout=out,
+        return subprocess.Popen([sys.executable, "-m", "course_utils.embcache", "build", "--and-rerankers"], stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                 preexec_fn=(lambda: os.nice(19)) if hasattr(os, "nice") else None)
 
@@ -570,16 +576,21 @@ def _build_holding_log_lock() -> None:
         build()
 
 
-if __name__ == "__main__":  # python -m course_utils.embcache build | build --background | plan
+if __name__ == "__main__":  # python -m course_utils.embcache build [--and-rerankers] | build --background | plan
     if sys.argv[1:] == ["plan"]:
         for model, sets in STANDARD_BUILD.items():
             tokens = STANDARD_TOKEN_BUILD.get(model, ())
             print(f"{model}: {', '.join(s + (' (+ token vectors)' if s in tokens else '') for s in sets)}")
-    elif sys.argv[1:] == ["build"]:
+    elif sys.argv[1:] in (["build"], ["build", "--and-rerankers"]):
         _build_holding_log_lock()
+        if sys.argv[2:]:  # then notebook 08's cross-encoders, which read these vectors; each entry has its lock
+            from .rerankers import build as build_rerankers
+
+            build_rerankers()
     elif sys.argv[1:] == ["build", "--background"]:
         started = start_background_build()
-        print(f"encoding the shared embeddings in the background (process {started.pid}); progress in "
+        print(f"encoding the shared embeddings, then training notebook 08's cross-encoders, in the background "
+              f"(process {started.pid}); progress in "
               f"{build_log()}" if started else "the background build of the shared embeddings is already running")
     else:
-        sys.exit("usage: python -m course_utils.embcache build [--background] | plan")
+        sys.exit("usage: python -m course_utils.embcache build [--background | --and-rerankers] | plan")

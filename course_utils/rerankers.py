@@ -25,7 +25,9 @@ deleted and built again. A build writes into a temporary folder that is renamed 
 end, so a build that stops half-way never leaves a folder that looks finished.
 
 ``python -m course_utils.rerankers build`` (``make rerankers``, which ``make test`` and ``make bench``
-run) builds whatever is missing; notebook 08 builds it on first use otherwise.
+run) builds whatever is missing; ``make lab`` starts it in the background after the shared
+embeddings; notebook 08 builds it on first use otherwise. One process builds an entry: another
+that needs it meanwhile waits for the entry's lock (``rerankers/.locks/``) and then reads it.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ import numpy as np
 
 from ._checks import Problems, check_bool, check_choice, check_mapping, check_number, check_run, check_sequence
 from .datasets import cache_dir
-from .embcache import _version
+from .embcache import _version, entry_lock
 
 __all__ = ["ENTRIES", "build", "is_built", "record", "load_cross_encoder", "stored_scores", "candidates",
            "first_stage_runs", "validation_split", "cranfield_training_pairs", "sts_training_pairs", "select",
@@ -142,6 +144,13 @@ def _ensure(name: str, progress: bool = True) -> Path:
         return folder
     for dep in _DEPENDS[name]:
         _ensure(dep, progress)
+    # one process builds an entry; another that needs it (a notebook, while the background build of
+    # `make lab` trains) waits for the lock, then finds the entry built
+    with entry_lock(cache_dir() / "rerankers" / ".locks" / name, f"building the reranker entry {name}"):
+        return _verified(name) or _build(name, progress)
+
+
+def _build(name: str, progress: bool) -> Path:
     target = _folder(name)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))

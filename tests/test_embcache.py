@@ -333,7 +333,7 @@ def test_background_build_starts_once(cache, monkeypatch):
     monkeypatch.setattr(C.subprocess, "Popen", lambda args, **kw: started.append((args, kw)) or "process")
     assert C.start_background_build() == "process"
     args, kw = started[0]
-    assert args[-3:] == ["-m", "course_utils.embcache", "build"] and kw["start_new_session"]
+    assert args[-4:] == ["-m", "course_utils.embcache", "build", "--and-rerankers"] and kw["start_new_session"]
     import fcntl
 
     with open(C.build_log().with_suffix(".lock"), "a") as fh:  # what a running build holds

@@ -82,6 +82,36 @@ def test_a_damaged_entry_is_built_again(fake_builders, cache, damage, capsys):
     assert fake_builders == ["sts-cross-encoder", "sts-cross-encoder"] and R.is_built("sts-cross-encoder")
 
 
+def test_a_second_process_waits_for_the_entry_and_reads_it(fake_builders, cache, capsys):
+    """The background build of `make lab` holds an entry's lock while it trains; notebook 08, needing the
+    same entry, waits and then reads it, without training a second time."""
+    import fcntl
+    import multiprocessing as mp
+    import time
+
+    ready = mp.get_context("fork").Event()
+
+    def background():  # another process: holds the lock, builds the entry, lets go
+        lock = cache / ".locks" / "sts-cross-encoder"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            ready.set()
+            time.sleep(2)
+            R._build("sts-cross-encoder", False)
+
+    builder = mp.get_context("fork").Process(target=background)
+    builder.start()
+    try:
+        assert ready.wait(30)
+        rows = R.build(["sts-cross-encoder"], progress=False)
+    finally:
+        builder.join(30)
+    assert fake_builders == [], "the entry was built again instead of read"
+    assert rows[0]["key"] == R._key("sts-cross-encoder") and R.is_built("sts-cross-encoder")
+    assert "another process is building the reranker entry sts-cross-encoder" in capsys.readouterr().err
+
+
 def test_a_build_that_stops_leaves_nothing_that_looks_finished(monkeypatch, cache):
     def crash(staging, progress):
         (staging / "half.bin").write_bytes(b"x")
@@ -91,7 +121,7 @@ def test_a_build_that_stops_leaves_nothing_that_looks_finished(monkeypatch, cach
     with pytest.raises(KeyboardInterrupt):
         R.build(["sts-cross-encoder"], progress=False)
     assert not R._folder("sts-cross-encoder").exists()
-    assert not [p for p in cache.rglob("*") if p.is_file()]
+    assert not [p for p in cache.rglob("*") if p.is_file() and p.parent.name != ".locks"]   # the empty lock file stays
 
 
 def test_a_new_library_version_is_a_new_entry(monkeypatch):
