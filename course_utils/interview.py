@@ -26,6 +26,7 @@ Command line: ``python -m course_utils.interview cheatsheet [OUT.md]`` writes th
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -96,14 +97,26 @@ def heading_anchor(heading: str) -> str:
     return heading_text(heading).replace(" ", "-")
 
 
-def is_portable_anchor(anchor: Any) -> bool:
+def is_portable_anchor(anchor: str) -> bool:
     """True if ``anchor`` means the same heading in JupyterLab and in nbconvert's HTML (see the module doc)."""
-    return isinstance(anchor, str) and _PORTABLE.fullmatch(anchor) is not None
+    return _PORTABLE.fullmatch(check_text(anchor, "anchor")) is not None
+
+
+def _path(value: Any, name: str) -> Path:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"`{name}` must be a path (a string or pathlib.Path); got {type(value).__name__}.")
+    return Path(value)
+
+
+def _bank(value: Any, name: str = "bank") -> "Bank":
+    if not isinstance(value, Bank):
+        raise TypeError(f"`{name}` must be the Bank returned by load_bank(); got {type(value).__name__}.")
+    return value
 
 
 def notebook_headings(path) -> dict[str, str]:
     """``{anchor: heading text}`` of every markdown heading (levels 1-6) in a notebook file."""
-    path = Path(path)
+    path = _path(path, "path")
     if not path.is_file():
         raise FileNotFoundError(f"no notebook at {path}; check the file name (NN_slug.ipynb).")
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
@@ -222,7 +235,7 @@ def load_bank(path=None) -> Bank:
     Raises ``ValueError`` naming the question and the field when an entry is malformed, or when
     two questions share an id.
     """
-    path = BANK_PATH if path is None else Path(path)
+    path = BANK_PATH if path is None else _path(path, "path")
     if not path.is_file():
         raise FileNotFoundError(f"no question bank at {path}.")
     try:
@@ -244,7 +257,11 @@ def load_bank(path=None) -> Bank:
 
 def link_problems(bank: Bank, notebooks_dir=None) -> list[str]:
     """Every link of the bank that does not open a heading: a missing notebook, a missing or non-portable anchor."""
-    notebooks_dir = NOTEBOOKS_DIR if notebooks_dir is None else Path(notebooks_dir)
+    with Problems() as problems:
+        bank = problems.check(_bank, bank)
+        if notebooks_dir is not None:
+            notebooks_dir = problems.check(_path, notebooks_dir, "notebooks_dir")
+    notebooks_dir = NOTEBOOKS_DIR if notebooks_dir is None else notebooks_dir
     anchors: dict[str, dict[str, str] | None] = {}
     problems = []
     for q in bank.questions:
@@ -274,7 +291,15 @@ def _label(link: str, notebooks_dir: Path) -> str:
 
 def question_markdown(q: Question, *, link_prefix: str = "", notebooks_dir=None, number: int | None = None) -> str:
     """One question as Markdown: the question, its level, the model answer and its links."""
-    notebooks_dir = NOTEBOOKS_DIR if notebooks_dir is None else Path(notebooks_dir)
+    with Problems() as problems:
+        if not isinstance(q, Question):
+            problems.add(TypeError(f"`q` must be a Question (from load_bank().questions); got {type(q).__name__}."))
+        link_prefix = problems.check(check_text, link_prefix, "link_prefix")
+        if number is not None:
+            number = problems.check(check_int, number, "number", minimum=1)
+        if notebooks_dir is not None:
+            notebooks_dir = problems.check(_path, notebooks_dir, "notebooks_dir")
+    notebooks_dir = NOTEBOOKS_DIR if notebooks_dir is None else notebooks_dir
     links = ", ".join(f"[{_label(link, notebooks_dir)}]({link_prefix}{link})" for link in q.links)
     head = f"{number}. " if number is not None else ""
     return f"**{head}{q.question}** *({q.level})*\n\n{q.answer}\n\n*Proof:* {links}\n"
@@ -282,6 +307,12 @@ def question_markdown(q: Question, *, link_prefix: str = "", notebooks_dir=None,
 
 def topic_markdown(bank: Bank, topic: str, *, link_prefix: str = "", notebooks_dir=None) -> str:
     """The questions of one topic as Markdown, numbered in the bank's order."""
+    with Problems() as problems:
+        bank = problems.check(_bank, bank)
+        problems.check(check_text, topic, "topic")
+        problems.check(check_text, link_prefix, "link_prefix")
+        if notebooks_dir is not None:
+            problems.check(_path, notebooks_dir, "notebooks_dir")
     numbers = {q.id: i + 1 for i, q in enumerate(bank.questions)}
     return "\n".join(question_markdown(q, link_prefix=link_prefix, notebooks_dir=notebooks_dir, number=numbers[q.id])
                      for q in bank.by_topic(topic))
@@ -291,11 +322,16 @@ def show_topic(bank: Bank, topic: str):
     """Display a topic's questions and answers in a notebook (Markdown with working links)."""
     from IPython.display import Markdown, display
 
-    display(Markdown(topic_markdown(bank, topic)))
+    text = topic_markdown(bank, topic)
+    display(Markdown(text))
 
 
 def cheatsheet(bank: Bank | None = None, *, link_prefix: str = "notebooks/") -> str:
     """The whole bank as one printable Markdown page, topic by topic, links relative to ``link_prefix``."""
+    with Problems() as problems:
+        if bank is not None:
+            bank = problems.check(_bank, bank)
+        link_prefix = problems.check(check_text, link_prefix, "link_prefix")
     bank = load_bank() if bank is None else bank
     counts = {t: len(bank.by_topic(t)) for t, _ in bank.topics}
     lines = ["# Embeddings interview cheat sheet", "",
@@ -507,7 +543,7 @@ def quiz_widget(questions=None, *, seed: int = 0, topics=None, choice_only: bool
         return run
 
     def on_commit() -> None:
-        answer = choices.value if quiz.current.is_choice else text.value
+        answer = choices.index if quiz.current.is_choice else text.value
         if answer is None:
             raise ValueError("pick one of the choices first.")
         message = quiz.commit(answer)
@@ -554,7 +590,9 @@ def quiz_widget(questions=None, *, seed: int = 0, topics=None, choice_only: bool
 
 def main(argv=None) -> int:
     """``python -m course_utils.interview cheatsheet [OUT.md|OUT.html]``: write the cheat sheet (stdout without OUT)."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else check_sequence(argv, "argv", what="command-line words")
+    if not all(isinstance(a, str) for a in args):
+        raise TypeError("`argv` must be a list of strings, e.g. ['cheatsheet', 'build/cheatsheet.md'].")
     if not args or args[0] != "cheatsheet" or len(args) > 2:
         print("usage: python -m course_utils.interview cheatsheet [OUT.md]", file=sys.stderr)
         return 2
@@ -563,7 +601,7 @@ def main(argv=None) -> int:
         return 0
     out = Path(args[1])
     out.parent.mkdir(parents=True, exist_ok=True)
-    prefix = os_relpath(NOTEBOOKS_DIR, out.resolve().parent) + "/"
+    prefix = Path(os.path.relpath(NOTEBOOKS_DIR, out.resolve().parent)).as_posix() + "/"
     text = cheatsheet(link_prefix=prefix)
     if out.suffix.lower() in (".html", ".htm"):
         import mistune
@@ -575,13 +613,6 @@ def main(argv=None) -> int:
     out.write_text(text, encoding="utf-8")
     print(f"wrote {out} ({len(load_bank().questions)} questions)")
     return 0
-
-
-def os_relpath(target: Path, start: Path) -> str:
-    """``target`` relative to ``start`` with forward slashes (links in the cheat sheet)."""
-    import os
-
-    return Path(os.path.relpath(target, start)).as_posix()
 
 
 if __name__ == "__main__":
