@@ -13,6 +13,8 @@
 #               `python -m course_utils.embcache plan` lists them)
 #   make rerankers   train once the cross-encoders notebook 08 reads, and store their scores of its
 #               Cranfield test pairs (after `make embeddings`; `make test` and `make bench` run it)
+#   make cheatsheet  the interview questions of notebook 13 with their model answers, on one printable
+#               page: build/interview_cheatsheet.md and .html (generated from data/interview_questions.json)
 # The install step runs again only when a requirements file or pyproject.toml changes; it also
 # installs the course's JupyterLab settings (lab-settings/: no news pop-up, no update check).
 
@@ -49,7 +51,7 @@ PYTEST_ARGS ?=
 NBVAL_WORKERS ?= 2
 BENCH_ARGS  ?=
 
-.PHONY: install lab test unit embeddings rerankers notebooks notebooks-early notebooks-late bench clean
+.PHONY: install lab test unit embeddings rerankers notebooks notebooks-early notebooks-late bench cheatsheet clean
 
 install: $(STAMP) $(LABSETTINGS)
 
@@ -111,6 +113,11 @@ notebooks-early:
 
 notebooks-late:
 	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q -n $(NBVAL_WORKERS) --dist loadfile --durations=10 $(NB_LATE)
+
+# The cheat sheet is generated, not committed: the question bank stays the one copy of the answers.
+cheatsheet: install
+	$(BIN)/python -m course_utils.interview cheatsheet build/interview_cheatsheet.md
+	$(BIN)/python -m course_utils.interview cheatsheet build/interview_cheatsheet.html
 
 bench: install embeddings rerankers
 	$(RUNENV) $(BIN)/python scripts/bench.py $(BENCH_ARGS)
