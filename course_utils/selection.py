@@ -353,13 +353,13 @@ def view_landscape(landscape: Landscape, *, sort_by: str = "mteb_en_avg", open_w
     empty cells last: the static twin of :func:`landscape_explorer`."""
     with Problems() as problems:
         landscape = problems.check(_check_landscape_arg, landscape)
-        columns = problems.check(check_sequence, columns, "columns", what="field names", allow_empty=False)
+        fields = list(landscape.fields) if landscape is not None else None
+        sort_by = problems.check(_check_field, sort_by, "sort_by", fields)
+        columns = problems.check(check_sequence, columns, "columns", what="field names", allow_empty=False) or []
+        for c in columns:
+            problems.check(_check_field, c, "columns", fields)
         open_weights = problems.check(_optional, check_bool, open_weights, "open_weights")
         multilingual = problems.check(_optional, check_bool, multilingual, "multilingual")
-        problems.raise_if_any()
-        sort_by = problems.check(check_choice, sort_by, "sort_by", list(landscape.fields))
-        for c in columns:
-            problems.check(check_choice, c, "columns", list(landscape.fields))
     t = landscape.table
     keep = np.ones(len(t), dtype=bool)
     for name, want in (("open_weights", open_weights), ("multilingual", multilingual)):
@@ -367,6 +367,13 @@ def view_landscape(landscape: Landscape, *, sort_by: str = "mteb_en_avg", open_w
             keep &= (t[name] == want).to_numpy()
     kind = landscape.fields[sort_by]["kind"]
     return t[keep].sort_values(sort_by, ascending=kind == "text", na_position="last", kind="stable")[list(columns)]
+
+
+def _check_field(value: Any, name: str, fields: list[str] | None) -> str:
+    """A field name of the landscape (any string, when the landscape itself is wrong)."""
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a field name (str) of the landscape; got {type(value).__name__}.")
+    return value if fields is None else check_choice(value, name, fields)
 
 
 def landscape_explorer(landscape: Landscape):
@@ -717,14 +724,20 @@ def encode_texts(model: str, texts, *, role: str | None = None, max_length: int 
     model's prefix for ``role``, each text cut to ``max_length`` tokens, vectors kept on disk);
     ``glove-6B-50d`` gives :func:`average_word_vectors`. Returns ``(n, dim)`` float32.
     """
-    with Problems() as problems:
+    model, texts = _check_encode_args(Problems(), model, texts, role, max_length)
+    return _encode(model, texts, role, max_length)
+
+
+def _check_encode_args(problems: Problems, model: Any, texts: Any, role: Any, max_length: Any) -> tuple[str, list[str]]:
+    """The arguments :func:`encode_texts` and :func:`encode_speed` share, checked into ``problems``."""
+    with problems:
         model = problems.check(_check_model_name, model)
         texts = problems.check(check_texts, texts, allow_empty=False)
         if role is not None:
             problems.check(check_choice, role, "role", ("query", "document"))
         if max_length is not None:
             problems.check(check_int, max_length, "max_length", minimum=8)
-    return _encode(model, texts, role, max_length)
+    return model, texts
 
 
 # ---- comparing models on a judged set -------------------------------------------------------------
@@ -769,7 +782,7 @@ def _check_models_arg(models: Any) -> list[str] | None:
     return [_check_model_name(m, f"models[{i}]") for i, m in enumerate(items)]
 
 
-def compare_models(documents, queries, judgments, *, models=None, metric: str = "ndcg@10", max_length: int | None = None,
+def compare_models(documents, queries=None, judgments=None, *, models=None, metric: str = "ndcg@10", max_length: int | None = None,
                    bm25: bool = True, k: int = 100, alpha: float = 0.05, n_resamples: int = 10_000,
                    seed: int = 0) -> Comparison:
     """Rank your documents for your queries with every installed model and compare them, with significance.
@@ -1031,14 +1044,9 @@ def encode_speed(model: str, texts, *, role: str | None = None, max_length: int 
     Wall-clock time, so it depends on the machine and what else runs on it; run the models you
     compare one after the other in the same session, and measure more than once.
     """
-    with Problems() as problems:
-        model = problems.check(_check_model_name, model)
-        texts = problems.check(check_texts, texts, allow_empty=False)
-        if role is not None:
-            problems.check(check_choice, role, "role", ("query", "document"))
-        if max_length is not None:
-            problems.check(check_int, max_length, "max_length", minimum=8)
-        repeats = problems.check(check_int, repeats, "repeats", minimum=1)
+    problems = Problems()
+    repeats = problems.check(check_int, repeats, "repeats", minimum=1)
+    model, texts = _check_encode_args(problems, model, texts, role, max_length)
     _encode(model, texts[:4], role, max_length, cache=False)          # load and warm up
     best = math.inf
     for _ in range(repeats):
