@@ -19,9 +19,9 @@ and reports the largest difference from the stored vectors.
 ``python -m course_utils.embcache build`` (``make embeddings``, which ``make test`` runs) fills the
 cache with :data:`STANDARD_BUILD`; ``make lab`` starts the same build in the background, then
 notebook 08's cross-encoders (:func:`start_background_build`), and a notebook that needs an entry
-the build is computing waits for it instead of computing it twice; ``standard_vectors(model, name)`` reads one of those sets, and
-``standard_token_vectors(model, name)`` the token vectors of the sets in
-:data:`STANDARD_TOKEN_BUILD` (stored from the same pass of the model).
+the build is computing waits for it instead of computing it twice. ``standard_vectors(model,
+name)`` reads one of those sets, and ``standard_token_vectors(model, name)`` the token vectors of
+the sets in :data:`STANDARD_TOKEN_BUILD` (stored from the same pass of the model).
 """
 from __future__ import annotations
 
