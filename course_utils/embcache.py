@@ -125,7 +125,7 @@ def build_log() -> Path:
 
 
 @contextlib.contextmanager
-def entry_lock(lock: Path, doing: str = "encoding these texts"):
+def _entry_lock(lock: Path, doing: str = "encoding these texts"):
     """Hold the lock file ``lock`` while a cache entry is read or computed.
 
     A second process that needs the same entry (a notebook, while the background build that
@@ -152,7 +152,7 @@ def entry_lock(lock: Path, doing: str = "encoding these texts"):
 
 def _claimed(path: Path):
     """The lock of the embedding entry ``path`` (empty files in ``embeddings/.locks``, apart from the entries)."""
-    return entry_lock(cache_dir() / "embeddings" / ".locks" / f"{path.parent.name}-{path.stem}")
+    return _entry_lock(cache_dir() / "embeddings" / ".locks" / f"{path.parent.name}-{path.stem}")
 
 
 def _wait_for(fh, doing: str) -> None:

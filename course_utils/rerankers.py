@@ -45,7 +45,7 @@ import numpy as np
 
 from ._checks import Problems, check_bool, check_choice, check_mapping, check_number, check_run, check_sequence
 from .datasets import cache_dir
-from .embcache import _version, entry_lock
+from .embcache import _entry_lock, _version
 
 __all__ = ["ENTRIES", "build", "is_built", "record", "load_cross_encoder", "stored_scores", "candidates",
            "first_stage_runs", "validation_split", "cranfield_training_pairs", "sts_training_pairs", "select",
@@ -146,7 +146,7 @@ def _ensure(name: str, progress: bool = True) -> Path:
         _ensure(dep, progress)
     # one process builds an entry; another that needs it (a notebook, while the background build of
     # `make lab` trains) waits for the lock, then finds the entry built
-    with entry_lock(cache_dir() / "rerankers" / ".locks" / name, f"building the reranker entry {name}"):
+    with _entry_lock(cache_dir() / "rerankers" / ".locks" / name, f"building the reranker entry {name}"):
         return _verified(name) or _build(name, progress)
 
 
