@@ -75,8 +75,8 @@ lab: install
 	$(LABENV) $(BIN)/python -m course_utils.embcache build --background
 	$(LABENV) $(BIN)/jupyter lab $(LABARGS) notebooks/00_course_tour.ipynb
 
-# The unit tests, the two builds (the embeddings; the rerankers of notebook 08) and the notebooks
-# that read neither (no `embcache` or `rerankers` in them) run side by side; then
+# The unit tests, the builds (the embeddings, then the rerankers of notebook 08, which read them)
+# and the notebooks that read neither (no `embcache` or `rerankers` in them) run side by side; then
 # the other notebooks, NBVAL_WORKERS at a time (pytest-xdist, one notebook per worker;
 # NBVAL_WORKERS=1 runs them one after another). A notebook that did need an entry the embedding
 # build is still encoding would wait for it, never encode it twice.
@@ -85,7 +85,7 @@ NB_EARLY := $(shell grep -L -e embcache -e rerankers $(NB_ALL))
 NB_LATE  := $(filter-out $(NB_EARLY),$(NB_ALL))
 
 test: install
-	$(MAKE) --no-print-directory -j4 --output-sync=target unit embeddings rerankers notebooks-early
+	$(MAKE) --no-print-directory -j3 --output-sync=target unit rerankers notebooks-early
 	$(MAKE) --no-print-directory notebooks-late
 
 # Slow tests (marked `slow`: the browser test, the offline postBuild run, ...) run too.
@@ -100,9 +100,9 @@ embeddings: install
 # Trains notebook 08's cross-encoders from the packaged MiniLM (STS-B, then Cranfield's training
 # queries) and scores its Cranfield test pairs, into the course cache; an entry already there is only
 # hash-checked (`python -m course_utils.rerankers build`).
-# It reads MiniLM's Cranfield vectors, so beside `make embeddings` it waits for those entries (a lock
-# per entry) or encodes them itself, never twice; it first trains the STS-B model, which reads none.
-rerankers: install
+# After the embeddings: run beside them, the two builds' PyTorch threads would share the two cores
+# with the unit tests' and the notebooks' and all run slower (measured in a fresh clone).
+rerankers: install embeddings
 	$(RUNENV) $(BIN)/python -m course_utils.rerankers build
 
 notebooks:

@@ -124,7 +124,7 @@ def bench_notebook(path: Path, *, timeout: float, idle: float, env: dict | None 
     """Run one notebook in a fresh process and kernel; stop it if it stalls.
 
     Returns ``wall_s``, ``peak_mb`` and, when the run did not finish, ``stalled`` (why) or
-    ``error`` (the last line the client printed).
+    ``error`` (the last lines the client printed).
     """
     import psutil
 
@@ -166,9 +166,10 @@ def bench_notebook(path: Path, *, timeout: float, idle: float, env: dict | None 
             if stacks:
                 print(f"--- {path.name} {stalled}: where each process was ---\n{stacks}", flush=True)
             return {"wall_s": now - start, "peak_mb": float("nan"), "stalled": stalled}
-    if proc.returncode != 0:
+    if proc.returncode != 0:  # the traceback's last lines: where, and what (an assert's message can be empty)
+        lines = [line.strip() for line in stderr.strip().splitlines() if not line.startswith("[bench]")]
         return {"wall_s": time.monotonic() - start, "peak_mb": float("nan"),
-                "error": (stderr.strip().splitlines() or ["exit status %d" % proc.returncode])[-1]}
+                "error": " | ".join(lines[-3:]) or f"exit status {proc.returncode}"}
     return json.loads(stdout.strip().splitlines()[-1])
 
 
