@@ -68,9 +68,10 @@ $(LABSETTINGS): lab-settings/overrides.json scripts/install_lab_settings.py $(ST
 	$(BIN)/python scripts/install_lab_settings.py
 	touch $(LABSETTINGS)
 
-# The shared embeddings (make embeddings), then notebook 08's cross-encoders (make rerankers), are
-# computed in the background meanwhile, at low priority; a notebook that needs an entry still being
-# computed waits for it and shows the build's progress.
+# The shared embeddings (make embeddings) and notebook 08's cross-encoders (make rerankers) are
+# computed in the background meanwhile, at low priority, in the order the notebooks need them (notebook
+# 12's collection after the cross-encoders); a notebook that needs an entry still being computed
+# waits for it and shows the build's progress.
 lab: install
 	$(LABENV) $(BIN)/python -m course_utils.embcache build --background
 	$(LABENV) $(BIN)/jupyter lab $(LABARGS) notebooks/00_course_tour.ipynb

@@ -17,10 +17,10 @@ stops half-way never leaves a file that looks finished. ``spot_check`` re-encode
 and reports the largest difference from the stored vectors.
 
 ``python -m course_utils.embcache build`` (``make embeddings``, which ``make test`` runs) fills the
-cache with :data:`STANDARD_BUILD`; ``make lab`` starts the same build in the background, then
-notebook 08's cross-encoders (:func:`start_background_build`), and a notebook that needs an entry
-the build is computing waits for it instead of computing it twice. ``standard_vectors(model,
-name)`` reads one of those sets, and ``standard_token_vectors(model, name)`` the token vectors of
+cache with :data:`STANDARD_BUILD`; ``make lab`` starts the same build in the background, with
+notebook 08's cross-encoders, in the order the notebooks need them (:func:`background_steps`), and
+a notebook that needs an entry the build is computing waits for it instead of computing it twice.
+``standard_vectors(model, name)`` reads one of those sets, and ``standard_token_vectors(model, name)`` the token vectors of
 the sets in :data:`STANDARD_TOKEN_BUILD` (stored from the same pass of the model).
 """
 from __future__ import annotations
@@ -426,6 +426,9 @@ STANDARD_BUILD: dict[str, tuple[str, ...]] = {
 STANDARD_TOKEN_BUILD: dict[str, tuple[str, ...]] = {
     "all-MiniLM-L6-v2": ("cranfield-docs",),
 }
+# Sets only notebook 12 reads. `make lab`'s background build computes them after notebook 08's
+# cross-encoders, in the order a learner meets the notebooks (:func:`background_steps`).
+AFTER_RERANKERS: tuple[str, ...] = ("cranfield-test-queries", "cranfield-test-pool", "cranfield-test-pool-chunks")
 
 
 def standard_texts(name: str) -> tuple[list[str], str | None]:
@@ -576,13 +579,25 @@ def _check_plan(plan: Any) -> dict:
     return plan
 
 
+def background_steps() -> list[tuple[str, dict | None]]:
+    """What `make lab`'s background build does, in order: ``[("embeddings", plan), ("rerankers", None), ...]``.
+
+    The order a learner meets the notebooks: first the sets notebooks 01-11 read, then notebook 08's
+    cross-encoders (which read MiniLM's Cranfield vectors), then notebook 12's judged collection
+    (:data:`AFTER_RERANKERS`). Together the steps cover all of :data:`STANDARD_BUILD`.
+    """
+    first = {m: tuple(s for s in sets if s not in AFTER_RERANKERS) for m, sets in STANDARD_BUILD.items()}
+    later = {m: tuple(s for s in sets if s in AFTER_RERANKERS) for m, sets in STANDARD_BUILD.items()}
+    return [("embeddings", first), ("rerankers", None), ("embeddings", {m: s for m, s in later.items() if s})]
+
+
 def start_background_build():
-    """Start :func:`build`, then ``rerankers.build``, in a detached process; return it (a ``subprocess.Popen``).
+    """Start :func:`background_steps` in a detached process; return it (a ``subprocess.Popen``).
 
     ``make lab`` calls it before JupyterLab starts, so that the encodings the notebooks share, and
     the cross-encoders notebook 08 trains from them (about 15 minutes on two cores), are computed
-    while the learner reads the first notebooks. The build runs at the lowest priority (``nice 19``),
-    so a running notebook keeps the cores. A notebook that needs an entry the build is still
+    while the learner reads the first notebooks, in the order the notebooks need them. The build runs
+    at the lowest priority (``nice 19``), so a running notebook keeps the cores. A notebook that needs an entry the build is still
     computing waits for it and shows the build's progress (its log: :func:`build_log`); one the
     build has not reached yet the notebook computes itself, and the build then finds it stored.
     Returns None, starting nothing, while another build still encodes.
@@ -602,16 +617,23 @@ def start_background_build():
                                 preexec_fn=(lambda: os.nice(19)) if hasattr(os, "nice") else None)
 
 
-def _build_holding_log_lock() -> None:
-    """:func:`build`, holding the log's lock so that :func:`start_background_build` starts no second one."""
-    if fcntl is None:
-        build()
-        return
-    log = build_log()
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log.with_suffix(".lock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        build()
+def _build_holding_log_lock(and_rerankers: bool = False) -> None:
+    """:func:`build` (or every step of :func:`background_steps`), holding the log's lock throughout so
+    that :func:`start_background_build` starts no second build meanwhile."""
+    steps = background_steps() if and_rerankers else [("embeddings", None)]
+    with contextlib.ExitStack() as stack:
+        if fcntl is not None:
+            log = build_log()
+            log.parent.mkdir(parents=True, exist_ok=True)
+            fh = stack.enter_context(open(log.with_suffix(".lock"), "a"))
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        for what, plan in steps:
+            if what == "embeddings":
+                build(plan)
+            else:
+                from .rerankers import build as build_rerankers
+
+                build_rerankers()
 
 
 if __name__ == "__main__":  # python -m course_utils.embcache build [--and-rerankers] | build --background | plan
@@ -620,14 +642,10 @@ if __name__ == "__main__":  # python -m course_utils.embcache build [--and-reran
             tokens = STANDARD_TOKEN_BUILD.get(model, ())
             print(f"{model}: {', '.join(s + (' (+ token vectors)' if s in tokens else '') for s in sets)}")
     elif sys.argv[1:] in (["build"], ["build", "--and-rerankers"]):
-        _build_holding_log_lock()
-        if sys.argv[2:]:  # then notebook 08's cross-encoders, which read these vectors; each entry has its lock
-            from .rerankers import build as build_rerankers
-
-            build_rerankers()
+        _build_holding_log_lock(and_rerankers=bool(sys.argv[2:]))   # each entry has its own lock as well
     elif sys.argv[1:] == ["build", "--background"]:
         started = start_background_build()
-        print(f"encoding the shared embeddings, then training notebook 08's cross-encoders, in the background "
+        print(f"encoding the shared embeddings and training notebook 08's cross-encoders, in the background "
               f"(process {started.pid}); progress in "
               f"{build_log()}" if started else "the background build of the shared embeddings is already running")
     else:

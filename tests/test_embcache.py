@@ -16,6 +16,8 @@ import pytest
 
 from course_utils import embcache as C
 
+ROOT = Path(__file__).resolve().parents[1]
+
 MODEL = "all-MiniLM-L6-v2"
 TEXTS = ["A man is playing a guitar.", "The wing was tested at Mach 2.", "A cat sleeps on the sofa."]
 REAL_MIRROR = Path(os.environ.get("COURSE_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -350,6 +352,34 @@ def test_background_build_starts_once(cache, monkeypatch):
     with open(C.build_log().with_suffix(".lock"), "a") as fh:  # what a running build holds
         fcntl.flock(fh, fcntl.LOCK_EX)
         assert C.start_background_build() is None and len(started) == 1
+
+
+def test_background_steps_follow_the_notebooks(cache, monkeypatch):
+    """`make lab`'s build: what 01-11 read, then 08's cross-encoders (which read MiniLM's Cranfield
+    vectors), then 12's collection; together exactly STANDARD_BUILD, each set once."""
+    steps = C.background_steps()
+    assert [what for what, _ in steps] == ["embeddings", "rerankers", "embeddings"]
+    first, later = steps[0][1], steps[2][1]
+    assert {"cranfield-docs", "cranfield-queries"} <= set(first["all-MiniLM-L6-v2"])
+    assert all(s in C.AFTER_RERANKERS for sets in later.values() for s in sets)
+    assert not any(s in C.AFTER_RERANKERS for sets in first.values() for s in sets)
+    for model, sets in C.STANDARD_BUILD.items():
+        assert sorted(first.get(model, ()) + later.get(model, ())) == sorted(sets)
+    # the sets built last are read by notebook 12 only (its solutions too)
+    readers = {path.name for path in (ROOT / "notebooks").rglob("*.ipynb")
+               if any(name in path.read_text(encoding="utf-8") for name in C.AFTER_RERANKERS)}
+    assert readers and all(name.startswith("12_") for name in readers), readers
+
+    done = []  # the steps run in that order, under the log's lock
+    monkeypatch.setattr(C, "build", lambda plan=None, **kw: done.append(("embeddings", plan)))
+    import course_utils.rerankers as R
+
+    monkeypatch.setattr(R, "build", lambda *a, **kw: done.append(("rerankers", None)))
+    C._build_holding_log_lock(and_rerankers=True)
+    assert done == steps
+    done.clear()
+    C._build_holding_log_lock()
+    assert done == [("embeddings", None)]
 
 
 @pytest.mark.slow  # encodes with a real model
