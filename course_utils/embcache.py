@@ -20,8 +20,8 @@ and reports the largest difference from the stored vectors.
 cache with :data:`STANDARD_BUILD`; ``make lab`` starts the same build in the background, with
 notebook 08's cross-encoders, in the order the notebooks need them (:func:`background_steps`), and
 a notebook that needs an entry the build is computing waits for it instead of computing it twice.
-``standard_vectors(model, name)`` reads one of those sets, and ``standard_token_vectors(model, name)`` the token vectors of
-the sets in :data:`STANDARD_TOKEN_BUILD` (stored from the same pass of the model).
+``standard_vectors(model, name)`` reads one of those sets, and ``standard_token_vectors(model,
+name)`` the token vectors of the sets in :data:`STANDARD_TOKEN_BUILD` (stored from the same pass of the model).
 """
 from __future__ import annotations
 
@@ -597,8 +597,8 @@ def start_background_build():
     ``make lab`` calls it before JupyterLab starts, so that the encodings the notebooks share, and
     the cross-encoders notebook 08 trains from them (about 15 minutes on two cores), are computed
     while the learner reads the first notebooks, in the order the notebooks need them. The build runs
-    at the lowest priority (``nice 19``), so a running notebook keeps the cores. A notebook that needs an entry the build is still
-    computing waits for it and shows the build's progress (its log: :func:`build_log`); one the
+    at the lowest priority (``nice 19``), so a running notebook keeps the cores. A notebook that needs
+    an entry the build is still computing waits for it and shows the build's progress (its log: :func:`build_log`); one the
     build has not reached yet the notebook computes itself, and the build then finds it stored.
     Returns None, starting nothing, while another build still encodes.
     """
