@@ -247,9 +247,20 @@ def check_text_mapping(value: Any, name: str, *, what: str) -> dict:
     return dict(value)
 
 
+# Number types whose every finite value is a valid score: checked together, in one NumPy pass.
+_PLAIN_NUMBERS = frozenset({float, int, np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8})
+
+
 def check_scores(value: Any, name: str, *, what: str = "score") -> dict:
     """Return ``value`` as a dict {id: finite number}: one query's entry of a run, or of qrels."""
     value = check_mapping(value, name, what=f"{{doc_id: {what}}}")
+    scores = value.values()
+    if all(type(s) in _PLAIN_NUMBERS for s in scores):     # the usual case: a run of floats, qrels of ints
+        try:
+            if np.isfinite(np.fromiter(scores, np.float64, len(value))).all():
+                return value
+        except OverflowError:                               # an int too large for a float: reported below
+            pass
     for key, s in value.items():
         if isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(s):
             raise ValueError(f"`{name}[{key!r}]` must be a finite number (a {what}); got {s!r:.40}.")

@@ -138,7 +138,7 @@ def rank_run(scores: Mapping) -> list:
 
 def _rank(scores: Mapping) -> list:
     by_id = sorted(scores, key=str, reverse=True)
-    return sorted(by_id, key=lambda d: -float(scores[d]))
+    return sorted(by_id, key=scores.__getitem__, reverse=True)   # stable: equal scores keep the id order
 
 
 def _parse_metric(metric: Any) -> tuple[str, int | None]:
@@ -198,10 +198,14 @@ def evaluate(qrels: Mapping, run: Mapping, metrics: Sequence[str], *, per_query:
         per_query = problems.check(check_bool, per_query, "per_query")
         relevance_level = problems.check(check_number, relevance_level, "relevance_level")
     table = _table(qrels, run, parsed, missing, relevance_level)
-    out: dict[str, Any] = {m: float(np.mean(list(v.values()))) for m, v in table.items()}
+    out: dict[str, Any] = _means(table)
     if per_query:
         out["per_query"] = table
     return out
+
+
+def _means(table: dict[str, dict]) -> dict[str, float]:
+    return {m: float(np.mean(list(v.values()))) for m, v in table.items()}
 
 
 def per_query(qrels: Mapping, run: Mapping, metric: str, *, missing: str = "ignore",

@@ -28,7 +28,7 @@ import numpy as np
 
 from ._checks import (Problems, as_float_array, check_bool, check_callable, check_choice, check_ids, check_int,
                       check_mapping, check_nonzero_rows, check_number, check_run, check_text, check_text_mapping)
-from .metrics import _rank, evaluate
+from .metrics import _means, _parse_metrics, _rank, _table
 
 __all__ = ["BM25Index", "bm25_index", "bm25_run", "dense_run", "maxsim", "maxsim_rerank", "rerank", "rrf",
            "compare_runs"]
@@ -484,10 +484,11 @@ def compare_runs(qrels: Mapping, runs: Mapping, metrics: Sequence[str] = ("ndcg@
         runs = problems.check(check_mapping, runs, "runs", what="{name: run}", allow_empty=False)
         if isinstance(metrics, str) or not isinstance(metrics, Sequence):
             problems.add(TypeError(f"`metrics` must be a list of metric names such as ['ndcg@10']; got {type(metrics).__name__}."))
+        else:
+            parsed = problems.check(_parse_metrics, metrics)
     with Problems() as problems:
-        for name, r in runs.items():
-            problems.check(check_run, r, f"runs[{name!r}]")
+        runs = {name: problems.check(check_run, r, f"runs[{name!r}]") for name, r in runs.items()}
     import pandas as pd
 
-    rows = {name: evaluate(qrels, r, list(metrics)) for name, r in runs.items()}
+    rows = {name: _means(_table(qrels, r, parsed, "ignore", 1)) for name, r in runs.items()}
     return pd.DataFrame.from_dict(rows, orient="index")[list(metrics)]

@@ -193,3 +193,21 @@ def test_paired_tests_errors_name_the_argument():
     with pytest.raises(TypeError) as info:
         M.paired_tests("abc", None, seed=-1.5)
     assert all(f"`{name}`" in str(info.value) for name in ("a", "b", "seed"))
+
+
+@pytest.mark.parametrize("bad, exc", [
+    (float("nan"), ValueError), (float("inf"), ValueError), (np.float32("nan"), ValueError),
+    (-np.inf, ValueError), (True, ValueError), ("0.5", ValueError), (None, ValueError), (1 + 2j, ValueError),
+])
+def test_a_bad_score_deep_in_a_long_run_is_named(bad, exc):
+    # a run checks its scores in one NumPy pass; a bad one among 1,000 good ones is still found and named
+    scores = {f"d{i}": float(i) / 7 for i in range(1000)}
+    scores["d500"] = bad
+    with pytest.raises(exc, match=r"`run\['q'\]\['d500'\]` must be a finite number"):
+        M.evaluate({"q": {"d1": 1}}, {"q": scores}, ["mrr"])
+
+
+def test_scores_of_any_numeric_type_are_accepted_and_ranked_alike():
+    kinds = [float, int, np.float32, np.float64, np.int64, np.float16]
+    mixed = {f"d{i}": kinds[i % len(kinds)](i % 5) for i in range(30)}
+    assert M.rank_run(mixed) == M.rank_run({d: float(s) for d, s in mixed.items()})
