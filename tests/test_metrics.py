@@ -210,4 +210,5 @@ def test_a_bad_score_deep_in_a_long_run_is_named(bad, exc):
 def test_scores_of_any_numeric_type_are_accepted_and_ranked_alike():
     kinds = [float, int, np.float32, np.float64, np.int64, np.float16]
     mixed = {f"d{i}": kinds[i % len(kinds)](i % 5) for i in range(30)}
-    assert M.rank_run(mixed) == M.rank_run({d: float(s) for d, s in mixed.items()})
+    trec_eval_order = sorted(sorted(mixed, key=str, reverse=True), key=lambda d: -float(mixed[d]))
+    assert M.rank_run(mixed) == M.rank_run({d: float(s) for d, s in mixed.items()}) == trec_eval_order
