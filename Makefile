@@ -51,7 +51,7 @@ PYTEST_ARGS ?=
 NBVAL_WORKERS ?= 2
 BENCH_ARGS  ?=
 
-.PHONY: install lab test unit embeddings rerankers notebooks notebooks-early notebooks-late bench cheatsheet clean
+.PHONY: install lab test unit embeddings rerankers notebooks notebooks-early notebooks-late notebooks-rerank bench cheatsheet clean
 
 install: $(STAMP) $(LABSETTINGS)
 
@@ -76,18 +76,25 @@ lab: install
 	$(LABENV) $(BIN)/python -m course_utils.embcache build --background
 	$(LABENV) $(BIN)/jupyter lab $(LABARGS) notebooks/00_course_tour.ipynb
 
-# The unit tests, the builds (the embeddings, then the rerankers of notebook 08, which read them)
-# and the notebooks that read neither (no `embcache` or `rerankers` in them) run side by side; then
-# the other notebooks, NBVAL_WORKERS at a time (pytest-xdist, one notebook per worker;
-# NBVAL_WORKERS=1 runs them one after another). A notebook that did need an entry the embedding
-# build is still encoding would wait for it, never encode it twice.
-NB_ALL   := $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb)
-NB_EARLY := $(shell grep -L -e embcache -e rerankers $(NB_ALL))
-NB_LATE  := $(filter-out $(NB_EARLY),$(NB_ALL))
+# Three steps, each bound by the two cores:
+#  1. the unit tests, `make embeddings` and the notebooks that read no build (no `embcache` or
+#     `rerankers` in them), side by side;
+#  2. `make rerankers` (notebook 08's cross-encoders, which read the embeddings) beside the notebooks
+#     that read only the embedding cache, one at a time: the build's threads leave about an eighth of
+#     the two cores idle, and the notebooks need no rerankers;
+#  3. notebook 08 and its solutions, which read the rerankers, NBVAL_WORKERS at a time (pytest-xdist,
+#     one notebook per worker; NBVAL_WORKERS=1 runs them one after another).
+# A notebook that did need an entry the embedding build is still encoding would wait for it, never
+# encode it twice.
+NB_ALL    := $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb)
+NB_EARLY  := $(shell grep -L -e embcache -e rerankers $(NB_ALL))
+NB_RERANK := $(shell grep -l rerankers $(NB_ALL))
+NB_LATE   := $(filter-out $(NB_EARLY) $(NB_RERANK),$(NB_ALL))
 
 test: install
-	$(MAKE) --no-print-directory -j3 --output-sync=target unit rerankers notebooks-early
-	$(MAKE) --no-print-directory notebooks-late
+	$(MAKE) --no-print-directory -j3 --output-sync=target unit embeddings notebooks-early
+	$(MAKE) --no-print-directory -j2 --output-sync=target rerankers notebooks-late
+	$(MAKE) --no-print-directory notebooks-rerank
 
 # Slow tests (marked `slow`: the browser test, the offline postBuild run, ...) run too.
 unit: install
@@ -102,7 +109,8 @@ embeddings: install
 # queries) and scores its Cranfield test pairs, into the course cache; an entry already there is only
 # hash-checked (`python -m course_utils.rerankers build`).
 # After the embeddings: run beside them, the two builds' PyTorch threads would share the two cores
-# with the unit tests' and the notebooks' and all run slower (measured in a fresh clone).
+# with the unit tests' and the notebooks' and all run slower (measured in a fresh clone). Beside one
+# notebook at a time (`make test`'s second step) it uses the cores its own threads leave idle.
 rerankers: install embeddings
 	$(RUNENV) $(BIN)/python -m course_utils.rerankers build
 
@@ -113,7 +121,10 @@ notebooks-early:
 	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q --durations=5 $(NB_EARLY)
 
 notebooks-late:
-	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q -n $(NBVAL_WORKERS) --dist loadfile --durations=10 $(NB_LATE)
+	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q --durations=10 $(NB_LATE)
+
+notebooks-rerank:
+	$(RUNENV) $(BIN)/python -m pytest $(NBVAL) -q -n $(NBVAL_WORKERS) --dist loadfile --durations=5 $(NB_RERANK)
 
 # The cheat sheet is generated, not committed: the question bank stays the one copy of the answers.
 cheatsheet: install
