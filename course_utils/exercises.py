@@ -300,10 +300,25 @@ def predict(exercise: str, guess: Any) -> Verdict:
     if guess is None or guess is Ellipsis:
         _PREDICTIONS.pop(ex.id, None)
         return _say(False, f"{TODO} {ex.title}: no prediction recorded yet — write your guess, then run the cell.")
-    if ex.choices and guess not in ex.choices:
-        return _say(False, f"{FAIL} {ex.title}: choose one of {list(ex.choices)}; got {guess!r}.")
+    if ex.choices:
+        named = [c for c in ex.choices if _names(guess, c)]
+        if not named:
+            return _say(False, f"{FAIL} {ex.title}: choose one of {list(ex.choices)}; got {guess!r}.")
+        guess = named[0]
     _PREDICTIONS[ex.id] = guess
     return _say(True, f"{TODO} {ex.title}: your prediction {guess!r} is recorded. Run on to see the answer.")
+
+
+def _names(guess: Any, choice: Any) -> bool:
+    """Whether ``guess`` is ``choice``: equal, a truth value only for a truth value, and never an
+    array (whose ``==`` compares element by element)."""
+    if isinstance(guess, (bool, np.bool_)) != isinstance(choice, bool):
+        return False
+    try:
+        same = guess == choice
+    except Exception:
+        return False
+    return isinstance(same, (bool, np.bool_)) and bool(same)
 
 
 def reveal(exercise: str, **context: Any) -> Verdict:

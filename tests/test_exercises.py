@@ -138,3 +138,17 @@ def test_prediction_is_recorded_before_the_reveal(capsys):
     assert not reveal("99.3", scores=scores)
     assert "'b'; you predicted 'a'" in capsys.readouterr().out
     assert predict("99.3", "b") and reveal("99.3", scores=scores)
+
+
+@pytest.mark.parametrize("guess", [np.array(["a", "b"]), np.array(["a"]), ["a"], {"a": 1}, 1.5, b"a", object()])
+def test_a_prediction_that_is_no_choice_is_explained(guess, capsys):
+    """Arrays, lists, dicts and other types are named in the message, never a raw traceback."""
+    assert not predict("99.3", guess)
+    assert "choose one of ['a', 'b']" in capsys.readouterr().out
+
+
+def test_a_prediction_names_its_choice_by_value_but_not_a_bool_by_a_number():
+    from course_utils.answers.n00 import CLOSEST_OPTIONS
+
+    assert predict("00.1", np.int64(len(CLOSEST_OPTIONS) - 1))      # what np.argmax returns
+    assert not predict("05.6", 1) and predict("05.6", np.bool_(True)) and predict("05.6", False)
