@@ -306,14 +306,16 @@ def question_markdown(q: Question, *, link_prefix: str = "", notebooks_dir=None,
 
 
 def topic_markdown(bank: Bank, topic: str, *, link_prefix: str = "", notebooks_dir=None) -> str:
-    """The questions of one topic as Markdown, numbered in the bank's order."""
+    """The questions of one topic as Markdown, numbered as the cheat sheet shows the whole bank: topic by
+    topic in the bank's order, warm-up first within each (:meth:`Bank.by_topic`)."""
     with Problems() as problems:
         bank = problems.check(_bank, bank)
         problems.check(check_text, topic, "topic")
         problems.check(check_text, link_prefix, "link_prefix")
         if notebooks_dir is not None:
             problems.check(_path, notebooks_dir, "notebooks_dir")
-    numbers = {q.id: i + 1 for i, q in enumerate(bank.questions)}
+    shown = (q for t, _ in bank.topics for q in bank.by_topic(t))
+    numbers = {q.id: i + 1 for i, q in enumerate(shown)}
     return "\n".join(question_markdown(q, link_prefix=link_prefix, notebooks_dir=notebooks_dir, number=numbers[q.id])
                      for q in bank.by_topic(topic))
 
