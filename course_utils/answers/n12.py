@@ -54,7 +54,8 @@ register(
     Exercise("12.1", "the Pareto front from scratch",
              hint="A point is dominated when another point has quality >= and cost <= it, and is strictly "
                   "better on one of the two. Return the indices of the points nobody dominates, sorted by "
-                  "increasing cost (ties: higher quality first), as a NumPy array of integers.",
+                  "increasing cost (ties: higher quality first), as a NumPy array of integers. Quality and "
+                  "cost of different lengths have no answer: raise ValueError.",
              reference=pareto_front, cases=_points,
              edge_cases=(("two identical points", ([0.5, 0.5], [10.0, 10.0])),
                          ("a single point", ([0.3], [1.0])),
