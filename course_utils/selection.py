@@ -805,9 +805,14 @@ def compare_models(documents, queries=None, judgments=None, *, models=None, metr
 
     Returns
     -------
-    Comparison : ``.table`` (one row per system, best first), ``.per_query``, ``.runs``, ``.skipped``.
+    Comparison : ``.table`` (one row per system, best first: the mean metric, MRR, what it reads,
+        ``diff vs best`` with ``low`` and ``high``, the bootstrap interval of that mean difference
+        over the queries at the corrected level ``1 - alpha / (number of comparisons)``
+        (``scipy.stats.bootstrap``), wins, losses, the permutation ``p`` and the verdict),
+        ``.per_query``, ``.runs``, ``.skipped``.
     """
     import pandas as pd
+    from scipy import stats
 
     from .metrics import _parse_metrics, _table, paired_tests
     from .models import ModelUnavailableError, get_spec
@@ -868,11 +873,19 @@ def compare_models(documents, queries=None, judgments=None, *, models=None, metr
     for s in means.index:
         row = {"system": s, metric: means[s], "mrr": float(np.mean(list(mrr[s].values()))), "reads": reads[s]}
         if s == best:
-            row.update({"diff vs best": 0.0, "wins": 0, "losses": 0, "p": float("nan"), "verdict": "best"})
+            row.update({"diff vs best": 0.0, "low": float("nan"), "high": float("nan"), "wins": 0, "losses": 0,
+                        "p": float("nan"), "verdict": "best"})
         else:
+            diff = table_q[s].to_numpy() - table_q[best].to_numpy()
             t = paired_tests(table_q[s].to_numpy(), table_q[best].to_numpy(), n_resamples=n_resamples, seed=seed)
+            low = high = float(diff[0])                  # the same difference on every query: nothing to resample
+            if np.ptp(diff) > 0:
+                ci = stats.bootstrap((diff,), np.mean, confidence_level=1 - alpha / m, n_resamples=n_resamples,
+                                     random_state=seed).confidence_interval
+                low, high = float(ci.low), float(ci.high)
             p = t["permutation p"]
-            row.update({"diff vs best": t["mean diff"], "wins": t["wins"], "losses": t["losses"], "p": p,
+            row.update({"diff vs best": t["mean diff"], "low": low, "high": high,
+                        "wins": t["wins"], "losses": t["losses"], "p": p,
                         "verdict": f"below {best}, " + ("significant" if p < alpha / m else "not significant")})
         rows.append(row)
     table = pd.DataFrame(rows).set_index("system")

@@ -262,7 +262,9 @@ def test_compare_models_table(files):
     comparison = sel.compare_models(*files, models=["wordllama-l2-supercat-256"], n_resamples=200)
     table = comparison.table
     assert table["verdict"].iloc[0] == "best" and table["ndcg@10"].is_monotonic_decreasing
-    assert {"ndcg@10", "mrr", "diff vs best", "wins", "losses", "p", "verdict", "reads"} <= set(table.columns)
+    assert {"ndcg@10", "mrr", "diff vs best", "low", "high", "wins", "losses", "p", "verdict", "reads"} <= set(table.columns)
+    others = table.iloc[1:]
+    assert ((others["low"] <= others["diff vs best"]) & (others["diff vs best"] <= others["high"])).all()
     assert list(comparison.per_query.index) == ["q1", "q2"]
     with pytest.raises(ValueError, match="registered text encoder"):
         sel.compare_models(*files, models=["whisper-tiny.en"])
